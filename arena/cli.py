@@ -1,0 +1,307 @@
+"""The ``arena`` command line (click; rich for tables)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from arena import __version__
+from arena.clock import TimeControl, TimeControlError
+from arena.protocol import GameOver, StateEvent, json_schema
+from arena.records import NotChessError, game_pgn, game_summary
+from arena.store import BotExistsError, Store
+
+T = TypeVar("T")
+
+DEFAULT_DB = os.environ.get("ARENA_DB", "arena.db")
+console = Console()
+db_option = click.option(
+    "--db",
+    default=DEFAULT_DB,
+    show_default=True,
+    help="SQLite file or database URL (env ARENA_DB).",
+)
+
+
+def _run(coro: Awaitable[T]) -> T:
+    async def wrapper() -> T:
+        return await coro
+
+    return asyncio.run(wrapper())
+
+
+@click.group()
+@click.version_option(__version__, prog_name="arena")
+def main() -> None:
+    """Speculative Arena: a tournament server for agents, engines and bots."""
+
+
+# ---------------------------------------------------------------------- serve
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port (0: any free).")
+@db_option
+@click.option("--log-level", default="info", show_default=True)
+def serve(host: str, port: int, db: str, log_level: str) -> None:
+    """Run the arena server (websockets, JSON API, pages) until Ctrl-C."""
+    from arena.serve import configure_logging, running_server
+
+    configure_logging(log_level)
+
+    async def go() -> None:
+        async with running_server(db, host_name=host, port=port, log_level=log_level) as server:
+            console.print(
+                f"arena serving [bold]{server.url}[/] "
+                f"(bots: {server.ws_url}, db: {db}); Ctrl-C stops"
+            )
+            await asyncio.Event().wait()
+
+    try:
+        _run(go())
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+# ---------------------------------------------------------------------- bots
+
+
+@main.group()
+def bot() -> None:
+    """Register and list bots."""
+
+
+@bot.command("add")
+@click.argument("name")
+@db_option
+def bot_add(name: str, db: str) -> None:
+    """Register bot NAME and print its token (shown once, stored hashed)."""
+
+    async def go() -> str:
+        store = await Store.open(db)
+        try:
+            row = await store.add_bot(name)
+            return await store.issue_token(row.id)
+        finally:
+            await store.close()
+
+    try:
+        token = _run(go())
+    except BotExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"bot {name!r} registered; its token (shown once, keep it secret):")
+    click.echo(token)
+
+
+@bot.command("list")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def bot_list(db: str, as_json: bool) -> None:
+    """List registered bots."""
+
+    async def go() -> list[Any]:
+        store = await Store.open(db)
+        try:
+            return await store.list_bots()
+        finally:
+            await store.close()
+
+    rows = _run(go())
+    if as_json:
+        click.echo(
+            json.dumps(
+                [{"name": b.name, "kind": b.kind, "spec": b.spec, "games": n} for b, n in rows]
+            )
+        )
+        return
+    table = Table("name", "kind", "spec", "games")
+    for b, n in rows:
+        table.add_row(b.name, b.kind, b.spec or "", str(n))
+    console.print(table)
+
+
+# ---------------------------------------------------------------------- play
+
+
+@main.command()
+@click.argument("white")
+@click.argument("black")
+@click.option(
+    "--game", default="chess", show_default=True, help="Game to play (see `arena games-available`)."
+)
+@click.option(
+    "--tc",
+    default="60+1",
+    show_default=True,
+    help="Time control: BASE+INC seconds, N/move, or none.",
+)
+@click.option(
+    "--max-plies", type=int, default=None, help="Adjudicate a draw after this many moves."
+)
+@click.option(
+    "--max-retries",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Illegal moves allowed per turn before forfeit.",
+)
+@db_option
+@click.option("--quiet", is_flag=True, help="Print only the result.")
+def play(
+    white: str,
+    black: str,
+    game: str,
+    tc: str,
+    max_plies: int | None,
+    max_retries: int,
+    db: str,
+    quiet: bool,
+) -> None:
+    """Play one game between two built-in players, e.g. `stockfish:nodes=20000 random`.
+
+    A player is KIND[:key=value,...]; kinds: random (seed), stockfish (nodes,
+    depth, movetime, skill, threads, hash, path).
+    """
+    from arena.play import play_game
+    from clients.actors.engine import EngineNotFoundError
+    from clients.players import PlayerSpecError, parse_player_spec
+    from games import GameError
+
+    try:
+        specs = (parse_player_spec(white), parse_player_spec(black))
+        TimeControl.parse(tc)
+    except (PlayerSpecError, TimeControlError) as exc:
+        raise click.BadParameter(str(exc)) from None
+
+    def show(event: StateEvent | GameOver) -> None:
+        if quiet or not isinstance(event, StateEvent):
+            return
+        clocks = " ".join(
+            "-" if c is None else f"{c / 1000:.1f}s" for c in event.clocks.remaining_ms
+        )
+        click.echo(f"{event.ply:4d}. {event.display:<8} {event.last_move:<6} clocks {clocks}")
+
+    try:
+        result = _run(
+            play_game(
+                db,
+                specs,
+                game=game,
+                time_control=tc,
+                max_plies=max_plies,
+                max_retries=max_retries,
+                on_event=show,
+            )
+        )
+    except (GameError, EngineNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{result.players[0]} vs {result.players[1]}: {result.result} ({result.reason}) "
+        f"after {result.plies} plies; game {result.game_id} stored in {db}"
+    )
+
+
+# ---------------------------------------------------------------------- games
+
+
+@main.command("games")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--limit", default=50, show_default=True, type=int)
+def games_cmd(db: str, as_json: bool, limit: int) -> None:
+    """List stored games, newest first."""
+
+    async def go() -> list[Any]:
+        store = await Store.open(db)
+        try:
+            return await store.list_games(limit=limit)
+        finally:
+            await store.close()
+
+    rows = _run(go())
+    if as_json:
+        click.echo(json.dumps([game_summary(r) for r in rows], indent=1))
+        return
+    table = Table("id", "game", "players", "result", "reason", "plies", "status")
+    for r in rows:
+        table.add_row(
+            r.id,
+            r.game,
+            f"{r.players[0]} vs {r.players[1]}",
+            r.result or "",
+            r.reason or "",
+            str(r.ply),
+            r.status,
+        )
+    console.print(table)
+
+
+@main.command("games-available")
+def games_available() -> None:
+    """List the games this arena can host (built-in and plug-ins)."""
+    from games import available_games, get_game
+
+    for name in available_games():
+        info = get_game(name).info
+        click.echo(
+            f"{name}: {info.title}; seats {info.seats[0]}/{info.seats[1]}; {info.move_notation}"
+        )
+
+
+# ---------------------------------------------------------------------- export
+
+
+@main.group()
+def export() -> None:
+    """Export stored games."""
+
+
+@export.command("pgn")
+@click.argument("game_id")
+@db_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def export_pgn(game_id: str, db: str, output: Path | None) -> None:
+    """Print (or write) a chess game as PGN."""
+
+    async def go() -> str | None:
+        store = await Store.open(db)
+        try:
+            return await game_pgn(store, game_id)
+        finally:
+            await store.close()
+
+    try:
+        pgn = _run(go())
+    except NotChessError as exc:
+        raise click.ClickException(str(exc)) from None
+    if pgn is None:
+        raise click.ClickException(f"no game {game_id!r} in {db}")
+    if output is None:
+        click.echo(pgn)
+    else:
+        output.write_text(pgn + "\n")
+
+
+# ---------------------------------------------------------------------- protocol
+
+
+@main.group()
+def protocol() -> None:
+    """Protocol reference."""
+
+
+@protocol.command("schema")
+def protocol_schema() -> None:
+    """Print the JSON schema of protocol v1 (every message, both directions)."""
+    json.dump(json_schema(), sys.stdout, indent=2)
+    sys.stdout.write("\n")

@@ -1,0 +1,351 @@
+"""Protocol v1: the typed messages exchanged over the websocket.
+
+Every frame is one JSON object (a text frame) with a ``type`` field. Client
+messages are parsed strictly (unknown fields are an error, so typos surface);
+clients should ignore fields they do not know in server messages, so that the
+server can add fields within v1. The reference for bot authors is
+``docs/protocol.md``; ``arena protocol schema`` prints the JSON schema.
+
+Conventions: moves are strings in the game's canonical notation (UCI for
+chess); ``ply`` is the number of moves played before the move in question
+(the first move of a game has ply 0); clocks are milliseconds indexed by seat;
+``seq`` numbers the events of one game's stream (``state`` at ply n has
+``seq == n``, ``game_over`` has ``seq == plies + 1``), identical for both
+players and spectators, so a client can tell when it missed one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from arena.errors import ErrorCode, ProtocolError
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "ClientMessage",
+    "Clocks",
+    "ErrorMessage",
+    "GameOver",
+    "GameStart",
+    "Hello",
+    "Move",
+    "MoveAck",
+    "MoveMeta",
+    "Ping",
+    "Pong",
+    "Predict",
+    "Resign",
+    "Seek",
+    "SeekAck",
+    "ServerMessage",
+    "StateEvent",
+    "Welcome",
+    "dump",
+    "json_schema",
+    "parse_client_message",
+]
+
+PROTOCOL_VERSION = 1
+MAX_PREDICTIONS = 8
+
+GameId = Annotated[str, Field(min_length=1, max_length=64)]
+Ply = Annotated[int, Field(ge=0, le=100_000)]
+MoveText = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class _Client(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Server(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- client -> server
+
+
+class Hello(_Client):
+    """First message of a bot connection: authenticates it."""
+
+    type: Literal["hello"] = "hello"
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+    protocol: int = PROTOCOL_VERSION
+    client: Annotated[str, Field(max_length=100)] | None = None
+    """Free-form client name and version, e.g. ``"mybot/0.3"``."""
+
+
+class Seek(_Client):
+    """Ask for an ad-hoc game; two matching seeks are paired into a game."""
+
+    type: Literal["seek"] = "seek"
+    game: Annotated[str, Field(min_length=1, max_length=64)] = "chess"
+    time_control: Annotated[str, Field(max_length=32)] = "60+1"
+    """``"BASE+INC"`` in seconds, ``"N/move"`` for N seconds per move, or ``"none"``."""
+    opponent: Annotated[str, Field(max_length=64)] | None = None
+    """Only pair with this bot name (a challenge); any opponent when absent."""
+    max_plies: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+
+class MoveMeta(_Client):
+    """Figures a client reports about how it produced a move (stored as reported)."""
+
+    actor_ms: Annotated[float, Field(ge=0)] | None = None
+    """How long the actor call that produced this move ran."""
+    prompt_tokens: Annotated[int, Field(ge=0)] | None = None
+    completion_tokens: Annotated[int, Field(ge=0)] | None = None
+    spec_calls: Annotated[int, Field(ge=0)] | None = None
+    spec_tokens: Annotated[int, Field(ge=0)] | None = None
+    wasted_tokens: Annotated[int, Field(ge=0)] | None = None
+    speculation: Literal["hit", "miss", "off"] | None = None
+    comment: Annotated[str, Field(max_length=16_384)] | None = None
+    """Free text kept for the replay, e.g. an LLM's raw reply."""
+
+
+class Move(_Client):
+    """Play ``move`` as the ``ply``-th move of ``game_id``."""
+
+    type: Literal["move"] = "move"
+    game_id: GameId
+    ply: Ply
+    move: MoveText
+    meta: MoveMeta | None = None
+
+
+class Predict(_Client):
+    """Ranked predictions of the opponent's move at ``ply`` (best first)."""
+
+    type: Literal["predict"] = "predict"
+    game_id: GameId
+    ply: Ply
+    moves: Annotated[list[MoveText], Field(min_length=1, max_length=MAX_PREDICTIONS)]
+    probs: (
+        Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(max_length=MAX_PREDICTIONS)]
+        | None
+    ) = None
+    """Optional probability of each move, same order as ``moves``."""
+
+
+class Resign(_Client):
+    """Resign ``game_id``."""
+
+    type: Literal["resign"] = "resign"
+    game_id: GameId
+
+
+class Ping(_Client):
+    """Liveness check; answered by ``pong`` with the same ``id``."""
+
+    type: Literal["ping"] = "ping"
+    id: Annotated[str, Field(max_length=64)] | None = None
+
+
+ClientMessage = Annotated[
+    Hello | Seek | Move | Predict | Resign | Ping, Field(discriminator="type")
+]
+CLIENT_TYPES = frozenset({"hello", "seek", "move", "predict", "resign", "ping"})
+
+# ---------------------------------------------------------------- server -> client
+
+
+class Welcome(_Server):
+    """Answer to a good ``hello``."""
+
+    type: Literal["welcome"] = "welcome"
+    protocol: int = PROTOCOL_VERSION
+    bot: str
+    server: str
+    max_message_bytes: int
+    rate_limit_per_s: float
+
+
+class Clocks(_Server):
+    """Time left per seat, in ms (``null`` without a clock), and the control."""
+
+    remaining_ms: tuple[int | None, int | None]
+    time_control: str
+    """As in ``seek``: ``"60+1"``, ``"5/move"`` or ``"none"``."""
+
+
+class GameStart(_Server):
+    """A game this connection plays (or watches): a full snapshot.
+
+    Sent when the game starts, and again on (re)connection for every game in
+    progress, so a client can resume from it.
+    """
+
+    type: Literal["game_start"] = "game_start"
+    game_id: str
+    game: str
+    seat: int | None
+    """0 or 1 for a player; ``null`` for a spectator."""
+    seat_names: tuple[str, str]
+    players: tuple[str, str]
+    """Bot names by seat."""
+    initial_state: str
+    moves: list[str]
+    state: str
+    ply: int
+    to_move: int | None
+    """Seat to move, ``null`` when the game is over."""
+    clocks: Clocks
+    max_plies: int | None
+    seq: int
+    status: Literal["active", "finished"]
+
+
+class StateEvent(_Server):
+    """A move was played: the new position, sent to both players and spectators."""
+
+    type: Literal["state"] = "state"
+    game_id: str
+    seq: int
+    ply: int
+    """Moves played so far (the ply of the next move)."""
+    last_move: str
+    display: str
+    """``last_move`` as written for people (SAN for chess)."""
+    moves: list[str]
+    state: str
+    to_move: int | None
+    clocks: Clocks
+
+
+class MoveAck(_Server):
+    """The mover's move was committed to storage (sent before ``state``)."""
+
+    type: Literal["move_ack"] = "move_ack"
+    game_id: str
+    ply: int
+    move: str
+    response_ms: int
+    """Server-measured time from sending the position to receiving the move."""
+
+
+class GameOver(_Server):
+    """The game ended; ``result`` is ``1-0``, ``0-1``, ``1/2-1/2`` or ``*`` (aborted)."""
+
+    type: Literal["game_over"] = "game_over"
+    game_id: str
+    seq: int
+    result: str
+    winner: int | None
+    reason: str
+    ply: int
+
+
+class SeekAck(_Server):
+    """A ``seek`` is waiting for an opponent."""
+
+    type: Literal["seek_ack"] = "seek_ack"
+    seek_id: str
+
+
+class ErrorMessage(_Server):
+    """Something the client sent was refused; nothing changed unless stated."""
+
+    type: Literal["error"] = "error"
+    code: int
+    name: str
+    message: str
+    game_id: str | None = None
+    ply: int | None = None
+    ref: str | None = None
+    """The ``type`` of the message that was refused, when known."""
+
+
+class Pong(_Server):
+    """Answer to ``ping``."""
+
+    type: Literal["pong"] = "pong"
+    id: str | None = None
+
+
+ServerMessage = Annotated[
+    Welcome | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong,
+    Field(discriminator="type"),
+]
+
+_client_adapter: TypeAdapter[Hello | Seek | Move | Predict | Resign | Ping] = TypeAdapter(
+    ClientMessage
+)
+_server_adapter: TypeAdapter[
+    Welcome | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong
+] = TypeAdapter(ServerMessage)
+
+
+def parse_client_message(text: str | bytes) -> Hello | Seek | Move | Predict | Resign | Ping:
+    """Parse one frame from a client, or raise :class:`ProtocolError` saying why not."""
+    try:
+        raw: Any = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError(
+            ErrorCode.BAD_MESSAGE, f"expected a JSON object, got {type(raw).__name__}"
+        )
+    kind = raw.get("type")
+    if kind not in CLIENT_TYPES:
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_TYPE,
+            f"unknown message type {kind!r}; valid types: {', '.join(sorted(CLIENT_TYPES))}",
+        )
+    try:
+        return _client_adapter.validate_python(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or '(message)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ProtocolError(
+            ErrorCode.BAD_MESSAGE, f"invalid {kind!r} message: {problems}"
+        ) from None
+
+
+def parse_server_message(
+    text: str | bytes,
+) -> Welcome | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong:
+    """Parse one frame from the server (used by the client SDK and tests)."""
+    return _server_adapter.validate_json(text)
+
+
+def dump(message: BaseModel) -> str:
+    """Encode a message as the compact JSON text frame sent on the wire."""
+    return message.model_dump_json()
+
+
+def json_schema() -> dict[str, Any]:
+    """One JSON schema covering every message of protocol v1, both directions."""
+    both: TypeAdapter[Any] = TypeAdapter(
+        Annotated[
+            Hello
+            | Seek
+            | Move
+            | Predict
+            | Resign
+            | Ping
+            | Welcome
+            | GameStart
+            | StateEvent
+            | MoveAck
+            | GameOver
+            | SeekAck
+            | ErrorMessage
+            | Pong,
+            Field(discriminator="type"),
+        ]
+    )
+    schema = both.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"Speculative Arena protocol v{PROTOCOL_VERSION}"
+    schema["description"] = (
+        "Every websocket text frame is one of these messages, told apart by 'type'. "
+        "Client to server: hello, seek, move, predict, resign, ping. "
+        "Server to client: welcome, game_start, state, move_ack, game_over, seek_ack, "
+        "error, pong. Error codes: "
+        + ", ".join(f"{c.value} {c.name.lower()}" for c in ErrorCode)
+        + "."
+    )
+    return schema

@@ -1,0 +1,27 @@
+"""Storage: schema, migrations and the async :class:`Store`."""
+
+from arena.store.db import (
+    BotExistsError,
+    BotRow,
+    GameRow,
+    MoveRow,
+    PredictionRow,
+    Store,
+    StoreError,
+    database_url,
+    hash_token,
+    now_ms,
+)
+
+__all__ = [
+    "BotExistsError",
+    "BotRow",
+    "GameRow",
+    "MoveRow",
+    "PredictionRow",
+    "Store",
+    "StoreError",
+    "database_url",
+    "hash_token",
+    "now_ms",
+]

@@ -1,0 +1,494 @@
+"""The store: every read and write of the arena's database, as async methods.
+
+SQLAlchemy 2 async Core over aiosqlite by default, so PostgreSQL is a URL away.
+SQLite runs in WAL mode with ``synchronous=FULL``: a transaction that returned
+is on disk, so a move acknowledged after its commit survives a crash of the
+process or of the machine.
+
+Tokens are stored as SHA-256 hashes. They are 192-bit random strings, so a
+fast hash is enough (there is nothing to brute-force); the plain token is
+shown once, when it is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, event, func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import aliased
+
+from arena.match import MoveRecord
+from arena.store import schema as t
+from arena.store.migrations import migrate
+
+__all__ = [
+    "BotExistsError",
+    "BotRow",
+    "GameRow",
+    "MoveRow",
+    "PredictionRow",
+    "Store",
+    "StoreError",
+    "database_url",
+    "hash_token",
+    "now_ms",
+]
+
+
+class StoreError(Exception):
+    """A store operation that cannot be done as asked."""
+
+
+class BotExistsError(StoreError, ValueError):
+    """A bot with this name is already registered."""
+
+
+def now_ms() -> float:
+    """Wall-clock milliseconds since the epoch (for stored times)."""
+    return time.time() * 1000.0
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh bot token (shown once, stored hashed)."""
+    return "arena_" + secrets.token_urlsafe(24)
+
+
+def new_game_id() -> str:
+    """A short random game id, like lichess's (8 chars, URL-safe)."""
+    alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def database_url(db: str) -> str:
+    """A SQLAlchemy URL from a path (``arena.db``) or a URL (``postgresql+asyncpg://``)."""
+    if "://" in db:
+        return db
+    return f"sqlite+aiosqlite:///{Path(db).expanduser().resolve()}"
+
+
+@dataclass(frozen=True, slots=True)
+class BotRow:
+    id: int
+    name: str
+    kind: str
+    spec: str | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class GameRow:
+    id: str
+    game: str
+    seat_bot_ids: tuple[int, int]
+    players: tuple[str, str]
+    status: str
+    result: str | None
+    winner: int | None
+    reason: str | None
+    time_control: str
+    max_plies: int | None
+    max_retries: int
+    initial_state: str
+    state: str
+    ply: int
+    clocks: tuple[int | None, int | None]
+    created_at: int
+    started_at: int | None
+    finished_at: int | None
+    tournament_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRow:
+    ply: int
+    seat: int
+    move: str
+    display: str
+    state_after: str
+    turn_started_at: float
+    received_at: float
+    committed_at: float
+    response_ms: int
+    clocks: tuple[int | None, int | None]
+    meta: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRow:
+    ply: int
+    seat: int
+    moves: list[str]
+    probs: list[float] | None
+    received_at: float
+
+
+def _set_sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+_s0 = aliased(t.bots, name="s0")
+_s1 = aliased(t.bots, name="s1")
+_GAME_COLUMNS = (t.games, _s0.c.name.label("p0"), _s1.c.name.label("p1"))
+
+
+def _game_row(r: Any) -> GameRow:
+    return GameRow(
+        id=r.id,
+        game=r.game,
+        seat_bot_ids=(r.seat0_bot_id, r.seat1_bot_id),
+        players=(r.p0, r.p1),
+        status=r.status,
+        result=r.result,
+        winner=r.winner,
+        reason=r.reason,
+        time_control=r.time_control,
+        max_plies=r.max_plies,
+        max_retries=r.max_retries,
+        initial_state=r.initial_state,
+        state=r.state,
+        ply=r.ply,
+        clocks=(r.clock0_ms, r.clock1_ms),
+        created_at=r.created_at,
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        tournament_id=r.tournament_id,
+    )
+
+
+class Store:
+    """Async access to the arena database. Open with :meth:`open`, then :meth:`close`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    async def open(cls, db: str) -> Store:
+        """Open (creating and migrating as needed) the database at path or URL ``db``."""
+        url = database_url(db)
+        engine = create_async_engine(url)
+        if url.startswith("sqlite"):
+            sync_engine: Engine = engine.sync_engine
+            event.listen(sync_engine, "connect", _set_sqlite_pragmas)
+        async with engine.begin() as conn:
+            await conn.run_sync(migrate)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # ------------------------------------------------------------------ bots and tokens
+
+    async def add_bot(self, name: str, kind: str = "external", spec: str | None = None) -> BotRow:
+        """Register a bot; raises :class:`BotExistsError` if the name is taken."""
+        created = int(now_ms())
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    insert(t.bots).values(name=name, kind=kind, spec=spec, created_at=created)
+                )
+                bot_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        except IntegrityError:
+            raise BotExistsError(f"a bot named {name!r} already exists") from None
+        return BotRow(bot_id, name, kind, spec, created)
+
+    async def ensure_bot(self, name: str, kind: str, spec: str | None = None) -> BotRow:
+        """The bot called ``name``, registered now if it was not."""
+        existing = await self.bot_by_name(name)
+        if existing is not None:
+            return existing
+        try:
+            return await self.add_bot(name, kind, spec)
+        except BotExistsError:  # registered concurrently
+            found = await self.bot_by_name(name)
+            assert found is not None
+            return found
+
+    async def issue_token(self, bot_id: int, scope: str = "bot") -> str:
+        """A new token for the bot; only its hash is stored."""
+        token = new_token()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(t.tokens).values(
+                    bot_id=bot_id,
+                    token_hash=hash_token(token),
+                    scope=scope,
+                    created_at=int(now_ms()),
+                )
+            )
+        return token
+
+    async def revoke_token(self, token: str) -> None:
+        """Revoke one token (e.g. the temporary token of a built-in player)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(t.tokens)
+                .where(t.tokens.c.token_hash == hash_token(token))
+                .values(revoked_at=int(now_ms()))
+            )
+
+    async def bot_by_token(self, token: str) -> BotRow | None:
+        """The bot a valid (not revoked) token belongs to."""
+        query = (
+            select(t.bots)
+            .join(t.tokens, t.tokens.c.bot_id == t.bots.c.id)
+            .where(
+                and_(t.tokens.c.token_hash == hash_token(token), t.tokens.c.revoked_at.is_(None))
+            )
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else BotRow(row.id, row.name, row.kind, row.spec, row.created_at)
+
+    async def bot_by_name(self, name: str) -> BotRow | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(t.bots).where(t.bots.c.name == name))).first()
+        return None if row is None else BotRow(row.id, row.name, row.kind, row.spec, row.created_at)
+
+    async def list_bots(self) -> list[tuple[BotRow, int]]:
+        """Every bot with its number of games."""
+        played = (
+            select(func.count())
+            .select_from(t.games)
+            .where(
+                (t.games.c.seat0_bot_id == t.bots.c.id) | (t.games.c.seat1_bot_id == t.bots.c.id)
+            )
+            .scalar_subquery()
+        )
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(t.bots, played.label("n")).order_by(t.bots.c.id))
+            ).all()
+        return [(BotRow(r.id, r.name, r.kind, r.spec, r.created_at), int(r.n)) for r in rows]
+
+    # ------------------------------------------------------------------ games
+
+    async def create_game(
+        self,
+        *,
+        game: str,
+        seat_bot_ids: tuple[int, int],
+        time_control: str,
+        max_plies: int | None,
+        max_retries: int,
+        initial_state: str,
+        clocks: tuple[int | None, int | None],
+        tournament_id: str | None = None,
+        round_no: int | None = None,
+        opening: str | None = None,
+    ) -> str:
+        """Store a new game (status ``created``); returns its id."""
+        for _ in range(5):
+            game_id = new_game_id()
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        insert(t.games).values(
+                            id=game_id,
+                            game=game,
+                            seat0_bot_id=seat_bot_ids[0],
+                            seat1_bot_id=seat_bot_ids[1],
+                            status="created",
+                            time_control=time_control,
+                            max_plies=max_plies,
+                            max_retries=max_retries,
+                            initial_state=initial_state,
+                            state=initial_state,
+                            ply=0,
+                            clock0_ms=clocks[0],
+                            clock1_ms=clocks[1],
+                            created_at=int(now_ms()),
+                            tournament_id=tournament_id,
+                            round=round_no,
+                            opening=opening,
+                        )
+                    )
+                return game_id
+            except IntegrityError:
+                continue
+        raise StoreError("could not allocate a unique game id")
+
+    async def start_game(self, game_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(t.games)
+                .where(t.games.c.id == game_id)
+                .values(status="active", started_at=int(now_ms()))
+            )
+
+    async def commit_move(
+        self,
+        game_id: str,
+        record: MoveRecord,
+        *,
+        turn_started_at: float,
+        received_at: float,
+        meta: dict[str, Any] | None,
+        finish: tuple[str, int | None, str] | None = None,
+    ) -> float:
+        """Store a move and the game's new position in one transaction.
+
+        ``finish`` is ``(result, winner, reason)`` when the move ended the game.
+        Returns the commit time (wall ms), after which the move may be relayed.
+        """
+        committed_at = now_ms()
+        values: dict[str, Any] = {
+            "state": record.state_after,
+            "ply": record.ply + 1,
+            "clock0_ms": record.clocks_after[0],
+            "clock1_ms": record.clocks_after[1],
+        }
+        if finish is not None:
+            values.update(
+                status="finished",
+                result=finish[0],
+                winner=finish[1],
+                reason=finish[2],
+                finished_at=int(committed_at),
+            )
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(t.moves).values(
+                    game_id=game_id,
+                    ply=record.ply,
+                    seat=record.seat,
+                    move=record.move,
+                    display=record.display,
+                    state_after=record.state_after,
+                    turn_started_at=turn_started_at,
+                    received_at=received_at,
+                    committed_at=committed_at,
+                    response_ms=record.response_ms,
+                    clock0_ms=record.clocks_after[0],
+                    clock1_ms=record.clocks_after[1],
+                    meta=meta,
+                )
+            )
+            await conn.execute(update(t.games).where(t.games.c.id == game_id).values(**values))
+        return committed_at
+
+    async def finish_game(
+        self,
+        game_id: str,
+        *,
+        result: str,
+        winner: int | None,
+        reason: str,
+        clocks: tuple[int | None, int | None],
+    ) -> None:
+        """Record the end of a game that did not end with a move (time, resignation, ...)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(t.games)
+                .where(t.games.c.id == game_id)
+                .values(
+                    status="finished",
+                    result=result,
+                    winner=winner,
+                    reason=reason,
+                    clock0_ms=clocks[0],
+                    clock1_ms=clocks[1],
+                    finished_at=int(now_ms()),
+                )
+            )
+
+    async def add_prediction(
+        self,
+        game_id: str,
+        *,
+        ply: int,
+        seat: int,
+        moves: Sequence[str],
+        probs: Sequence[float] | None,
+        received_at: float,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(t.predictions).values(
+                    game_id=game_id,
+                    ply=ply,
+                    seat=seat,
+                    moves=list(moves),
+                    probs=None if probs is None else list(probs),
+                    received_at=received_at,
+                )
+            )
+
+    async def get_game(self, game_id: str) -> GameRow | None:
+        query = (
+            select(*_GAME_COLUMNS)
+            .join(_s0, _s0.c.id == t.games.c.seat0_bot_id)
+            .join(_s1, _s1.c.id == t.games.c.seat1_bot_id)
+            .where(t.games.c.id == game_id)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _game_row(row)
+
+    async def list_games(
+        self, *, limit: int = 100, status: str | None = None, bot: str | None = None
+    ) -> list[GameRow]:
+        """Most recent games first."""
+        query = (
+            select(*_GAME_COLUMNS)
+            .join(_s0, _s0.c.id == t.games.c.seat0_bot_id)
+            .join(_s1, _s1.c.id == t.games.c.seat1_bot_id)
+            .order_by(t.games.c.created_at.desc(), t.games.c.id)
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(t.games.c.status == status)
+        if bot is not None:
+            query = query.where((_s0.c.name == bot) | (_s1.c.name == bot))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_game_row(r) for r in rows]
+
+    async def get_moves(self, game_id: str) -> list[MoveRow]:
+        query = select(t.moves).where(t.moves.c.game_id == game_id).order_by(t.moves.c.ply)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            MoveRow(
+                ply=r.ply,
+                seat=r.seat,
+                move=r.move,
+                display=r.display,
+                state_after=r.state_after,
+                turn_started_at=r.turn_started_at,
+                received_at=r.received_at,
+                committed_at=r.committed_at,
+                response_ms=r.response_ms,
+                clocks=(r.clock0_ms, r.clock1_ms),
+                meta=r.meta,
+            )
+            for r in rows
+        ]
+
+    async def get_predictions(self, game_id: str) -> list[PredictionRow]:
+        query = (
+            select(t.predictions)
+            .where(t.predictions.c.game_id == game_id)
+            .order_by(t.predictions.c.ply, t.predictions.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [PredictionRow(r.ply, r.seat, r.moves, r.probs, r.received_at) for r in rows]

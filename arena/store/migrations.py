@@ -1,0 +1,43 @@
+"""Versioned schema migrations, applied in order when a store opens.
+
+The ``schema_version`` table holds the number of the last migration applied.
+Each migration is a function of a synchronous SQLAlchemy connection, run
+inside the same transaction that bumps the version, so a crash mid-way leaves
+the old version in place. Migration 1 creates the tables of
+:mod:`arena.store.schema` as they were at version 1; later changes must be new
+migrations (``ALTER TABLE ...``), never edits of an applied one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, text
+
+from arena.store import schema
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+
+def _v1_initial(conn: Connection) -> None:
+    schema.metadata.create_all(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]
+"""Migration ``i`` brings the schema to version ``i + 1``."""
+
+
+def migrate(conn: Connection) -> int:
+    """Apply every pending migration; return the schema version reached."""
+    conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
+    current = conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar() or 0
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {current} is newer than this arena knows "
+            f"({len(MIGRATIONS)}); upgrade the arena"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        MIGRATIONS[version - 1](conn)
+        conn.execute(text("DELETE FROM schema_version"))
+        conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": version})
+    return len(MIGRATIONS)

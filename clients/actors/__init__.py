@@ -1,0 +1,1 @@
+"""Built-in actors: the policies that choose moves (random, engine, ...)."""

@@ -1,0 +1,316 @@
+"""Chess, on top of python-chess.
+
+Moves are canonical in UCI long algebraic notation (``e2e4``, ``e7e8q``,
+castling as ``e1g1``); :meth:`ChessGame.normalize_move` also accepts SAN
+(``Nf3``, ``O-O``) and castling written as king-takes-rook (``e1h1``).
+
+The arbiter applies the draw rules automatically: besides checkmate,
+stalemate and insufficient material, a game ends at the fifty-move rule
+(halfmove clock 100) and at the first threefold repetition; nobody has to
+claim them. The seventy-five-move and fivefold rules are reported under their
+own names if a decoded position ever reaches them first.
+
+States wrap a :class:`chess.Board` that is never mutated after the state is
+built, so its move stack (and with it the repetition history) is kept.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import chess
+import chess.pgn
+import chess.svg
+
+from games.base import GameInfo, IllegalMoveError, InvalidStateError, Outcome, TerminalExample
+
+__all__ = ["ChessGame", "ChessState", "moves_from_pgn", "to_pgn"]
+
+_UCI_RE = re.compile(r"[a-h][1-8][a-h][1-8][qrbn]?", re.IGNORECASE)
+
+_SEATS = ("white", "black")
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ChessState:
+    """An immutable chess position together with the moves that led to it.
+
+    ``board`` must not be mutated once handed over; the outcome and the legal
+    moves are computed once, when the state is built. Two states are equal
+    when they have the same root position and the same move stack.
+    """
+
+    board: chess.Board
+    """The position and its history; treat as read-only."""
+    outcome: Outcome | None = field(init=False)
+    """The outcome by the rules (including automatic draws), or ``None``."""
+    legal: tuple[str, ...] = field(init=False, repr=False)
+    """Legal moves in UCI, in python-chess's generation order; empty when over."""
+
+    def __post_init__(self) -> None:
+        board = self.board
+        moves = tuple(move.uci() for move in board.generate_legal_moves())
+        outcome = _rules_outcome(board, has_moves=bool(moves))
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "legal", () if outcome is not None else moves)
+
+    def _key(self) -> tuple[str, tuple[str, ...]]:
+        return self.board.root().fen(), tuple(move.uci() for move in self.board.move_stack)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChessState):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    @property
+    def fen(self) -> str:
+        """The FEN of the current position."""
+        return self.board.fen()
+
+
+def _rules_outcome(board: chess.Board, *, has_moves: bool) -> Outcome | None:
+    """The outcome of ``board``, in python-chess's order, then the automatic draws.
+
+    ``is_repetition`` pushes and pops moves internally, so this must only run
+    while the board is still private to the state being built.
+    """
+    if not has_moves and board.is_check():
+        return Outcome(0 if board.turn == chess.BLACK else 1, "checkmate")
+    if board.is_insufficient_material():
+        return Outcome(None, "insufficient_material")
+    if not has_moves:
+        return Outcome(None, "stalemate")
+    if board.halfmove_clock >= 150:
+        return Outcome(None, "seventyfive_moves")
+    threefold = board.is_repetition(3)
+    if threefold and board.is_repetition(5):
+        return Outcome(None, "fivefold_repetition")
+    if board.halfmove_clock >= 100:
+        return Outcome(None, "fifty_moves")
+    if threefold:
+        return Outcome(None, "threefold_repetition")
+    return None
+
+
+def _parse_move(state: ChessState, move: str) -> chess.Move:
+    """The legal :class:`chess.Move` that ``move`` (UCI or SAN) denotes in ``state``."""
+    legal = state.legal
+    if state.outcome is not None:
+        raise IllegalMoveError(move, (), f"the game is over: {state.outcome.reason}")
+    text = move.strip()
+    if not text:
+        raise IllegalMoveError(move, legal, "empty move")
+    board = state.board
+    if _UCI_RE.fullmatch(text):
+        uci = text.lower()
+        try:
+            parsed = board.parse_uci(uci)
+        except ValueError:
+            detail = "not legal in this position"
+            if len(uci) == 4 and uci + "q" in legal:
+                detail = f"a promotion needs a piece letter, e.g. {uci}q"
+            raise IllegalMoveError(move, legal, detail) from None
+    else:
+        try:
+            parsed = board.parse_san(text)
+        except chess.AmbiguousMoveError:
+            raise IllegalMoveError(move, legal, "ambiguous SAN") from None
+        except chess.IllegalMoveError:
+            raise IllegalMoveError(move, legal, "not legal in this position") from None
+        except ValueError:
+            raise IllegalMoveError(move, legal, "neither UCI nor SAN") from None
+    if not parsed or parsed.uci() not in legal:
+        raise IllegalMoveError(move, legal, "not legal in this position")
+    return parsed
+
+
+def _board_from_fen(fen: str) -> chess.Board:
+    """A validated board for ``fen``; raises :class:`InvalidStateError`."""
+    try:
+        board = chess.Board(fen.strip())
+    except ValueError as exc:
+        raise InvalidStateError(f"invalid FEN {fen!r}: {exc}") from None
+    status = board.status()
+    if status != chess.STATUS_VALID:
+        problems = [
+            flag.name.lower().replace("_", " ")
+            for flag in chess.Status
+            if flag and flag in status
+        ]
+        why = ", ".join(problems) or "invalid position"
+        raise InvalidStateError(f"invalid FEN {fen!r}: {why}")
+    return board
+
+
+class ChessGame:
+    """Standard chess with automatic fifty-move and threefold-repetition draws."""
+
+    info: GameInfo = GameInfo(
+        name="chess",
+        title="Chess",
+        seats=_SEATS,
+        move_notation="UCI long algebraic (e2e4, e7e8q); SAN accepted",
+        max_plies_hint=600,
+    )
+
+    def initial_state(self) -> ChessState:
+        """The standard start position."""
+        return ChessState(chess.Board())
+
+    def encode_state(self, state: ChessState) -> str:
+        """The FEN of the position (the repetition history is not encoded)."""
+        return state.board.fen()
+
+    def decode_state(self, encoded: str) -> ChessState:
+        """The position of a FEN; raises :class:`InvalidStateError` quoting the reason."""
+        return ChessState(_board_from_fen(encoded))
+
+    def to_move(self, state: ChessState) -> int:
+        """0 when White is to move, 1 when Black is."""
+        return 0 if state.board.turn == chess.WHITE else 1
+
+    def legal_moves(self, state: ChessState) -> list[str]:
+        """Legal moves in UCI, in python-chess's (deterministic) order; empty when over."""
+        return list(state.legal)
+
+    def normalize_move(self, state: ChessState, move: str) -> str:
+        """The UCI spelling of ``move`` (UCI, SAN or king-takes-rook castling)."""
+        return _parse_move(state, move).uci()
+
+    def apply(self, state: ChessState, move: str) -> ChessState:
+        """The state after ``move``; ``state`` is left unchanged."""
+        parsed = _parse_move(state, move)
+        board = state.board.copy(stack=True)
+        board.push(parsed)
+        return ChessState(board)
+
+    def outcome(self, state: ChessState) -> Outcome | None:
+        """Checkmate, stalemate, insufficient material or an automatic draw, else ``None``."""
+        return state.outcome
+
+    def display_move(self, state: ChessState, move: str) -> str:
+        """The SAN of ``move``, e.g. ``Nf3`` or ``exd8=Q#``."""
+        parsed = _parse_move(state, move)
+        # ``Board.san`` pushes and pops internally: work on a private copy.
+        return state.board.copy(stack=False).san(parsed)
+
+    def render_text(self, state: ChessState) -> str:
+        """Side to move, FEN and an ASCII board with rank and file labels."""
+        board = state.board
+        side = "White" if board.turn == chess.WHITE else "Black"
+        files = "  a b c d e f g h"
+        lines = [f"{side} to move (move {board.fullmove_number}).", f"FEN: {board.fen()}", files]
+        for rank in range(7, -1, -1):
+            cells = []
+            for file in range(8):
+                piece = board.piece_at(chess.square(file, rank))
+                cells.append(piece.symbol() if piece else ".")
+            lines.append(f"{rank + 1} {' '.join(cells)} {rank + 1}")
+        lines.append(files)
+        lines.append("Uppercase = White, lowercase = Black, . = empty square.")
+        if state.outcome is not None:
+            lines.append(f"Game over: {state.outcome.reason} ({state.outcome.result}).")
+        elif board.is_check():
+            lines.append(f"{side} is in check.")
+        return "\n".join(lines)
+
+    def render_svg(self, state: ChessState, last_move: str | None = None) -> str:
+        """The board as SVG (360 px), the last move highlighted and drawn as an arrow.
+
+        Without ``last_move`` the last move of the state's history is shown.
+        """
+        board = state.board
+        lastmove: chess.Move | None = board.move_stack[-1] if board.move_stack else None
+        if last_move is not None:
+            try:
+                lastmove = chess.Move.from_uci(last_move.strip())
+            except ValueError:
+                lastmove = None
+        arrows = [chess.svg.Arrow(lastmove.from_square, lastmove.to_square)] if lastmove else []
+        check = board.king(board.turn) if board.is_check() else None
+        return chess.svg.board(board, lastmove=lastmove, arrows=arrows, check=check, size=360)
+
+    def terminal_examples(self) -> Sequence[TerminalExample]:
+        """Mates, a stalemate, a threefold repetition and insufficient material."""
+        return _TERMINAL_EXAMPLES
+
+
+def to_pgn(
+    moves: Sequence[str],
+    *,
+    headers: Mapping[str, str],
+    initial_fen: str | None = None,
+    result: str = "*",
+) -> str:
+    """A PGN game of ``moves`` (UCI or SAN) with ``headers``.
+
+    A non-standard ``initial_fen`` sets the ``FEN`` and ``SetUp`` headers.
+    ``result`` is written as the ``Result`` header and the game termination
+    marker, overriding any ``Result`` in ``headers``.
+    """
+    board = chess.Board() if initial_fen is None else _board_from_fen(initial_fen)
+    game = chess.pgn.Game()
+    for key, value in headers.items():
+        game.headers[key] = value
+    if initial_fen is not None:
+        game.setup(board)
+    game.headers["Result"] = result
+    node: chess.pgn.GameNode = game
+    state = ChessState(board.copy())
+    for move in moves:
+        parsed = _parse_move(state, move)
+        node = node.add_variation(parsed)
+        board.push(parsed)
+        state = ChessState(board.copy(stack=True))
+    return str(game)
+
+
+def moves_from_pgn(text: str) -> list[str]:
+    """The main-line moves of the first game in ``text``, in UCI.
+
+    Raises :class:`InvalidStateError` when there is no game or it has errors.
+    """
+    game = chess.pgn.read_game(io.StringIO(text))
+    if game is None:
+        raise InvalidStateError("no game found in PGN text")
+    if game.errors:
+        raise InvalidStateError(f"invalid PGN: {game.errors[0]}")
+    return [move.uci() for move in game.mainline_moves()]
+
+
+def _example(name: str, moves: str, winner: int | None, reason: str) -> TerminalExample:
+    return TerminalExample(moves=tuple(moves.split()), outcome=Outcome(winner, reason), name=name)
+
+
+_TERMINAL_EXAMPLES: tuple[TerminalExample, ...] = (
+    _example("fool's mate", "f2f3 e7e5 g2g4 d8h4", 1, "checkmate"),
+    _example("scholar's mate", "e2e4 e7e5 d1h5 b8c6 f1c4 g8f6 h5f7", 0, "checkmate"),
+    _example(
+        "ten-move stalemate",
+        "e2e3 a7a5 d1h5 a8a6 h5a5 h7h5 h2h4 a6h6 a5c7 f7f6 c7d7 e8f7 d7b7 d8d3 b7b8 d3h7"
+        " b8c8 f7g6 c8e6",
+        None,
+        "stalemate",
+    ),
+    _example(
+        "knights out and back twice",
+        "g1f3 g8f6 f3g1 f6g8 g1f3 g8f6 f3g1 f6g8",
+        None,
+        "threefold_repetition",
+    ),
+    _example(
+        "bare kings",
+        "d2d4 b8c6 b1d2 c6d4 g1h3 d4e2 f1e2 a7a6 e2a6 a8a6 d2f3 a6a2 d1d7 c8d7 a1a2 d7h3"
+        " g2h3 g7g5 f3g5 f7f6 g5h7 h8h7 c1g5 f6g5 a2a7 h7h3 a7b7 h3h2 h1h2 g5g4 b7c7 d8c7"
+        " h2h1 c7c2 h1h5 c2b2 h5h8 b2f2 e1f2 f8g7 h8g8 e8f7 g8g7 f7g7 f2g3 e7e5 g3g4 e5e4"
+        " g4f5 g7h8 f5e4",
+        None,
+        "insufficient_material",
+    ),
+)

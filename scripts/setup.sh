@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh machine: a virtualenv with the project and its
+# dev tools, and the Debian packages it needs (Stockfish). Safe to re-run; it
+# only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+EXTRAS=${ARENA_EXTRAS:-dev}
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+
+stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-${EXTRAS//,/_}"
+if [ ! -f "$stamp" ]; then
+  echo "setup: pip install -e .[$EXTRAS]"
+  .venv/bin/pip install --quiet --upgrade pip >/dev/null
+  .venv/bin/pip install --quiet -e ".[$EXTRAS]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  echo "setup: apt-get install $*"
+  $sudo apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v stockfish >/dev/null && [ ! -x /usr/games/stockfish ] && [ -z "${STOCKFISH_PATH:-}" ]; then
+  apt_install stockfish
+fi

@@ -1,0 +1,1 @@
+"""Web pages served by the arena on the same port as the API."""
