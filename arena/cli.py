@@ -170,7 +170,7 @@ def play(
     """Play one game between two built-in players, e.g. `stockfish:nodes=20000 random`.
 
     A player is KIND[:key=value,...]; kinds: random (seed), stockfish (nodes,
-    depth, movetime, skill, threads, hash, path).
+    search_depth, movetime, skill, threads, hash, path).
     """
     from arena.play import play_game
     from clients.actors.engine import EngineNotFoundError
@@ -214,12 +214,15 @@ def play(
 # ---------------------------------------------------------------------- games
 
 
-@main.command("games")
+@main.group("games", invoke_without_command=True)
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--limit", default=50, show_default=True, type=int)
-def games_cmd(db: str, as_json: bool, limit: int) -> None:
-    """List stored games, newest first."""
+@click.pass_context
+def games_cmd(ctx: click.Context, db: str, as_json: bool, limit: int) -> None:
+    """List stored games, newest first; `arena games show ID` shows one."""
+    if ctx.invoked_subcommand is not None:
+        return
 
     async def go() -> list[Any]:
         store = await Store.open(db)
@@ -244,6 +247,104 @@ def games_cmd(db: str, as_json: bool, limit: int) -> None:
             r.status,
         )
     console.print(table)
+
+
+@games_cmd.command("show")
+@click.argument("game_id")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the game's JSON record instead.")
+def games_show(game_id: str, db: str, as_json: bool) -> None:
+    """Show one game: every move with its predictions and timings, and speculation totals.
+
+    Predictions and response times are measured by the server; actor time and
+    tokens are as reported by the bots (saved = actor ms - response ms).
+    """
+    from arena.records import game_detail
+
+    async def go() -> dict[str, Any] | None:
+        store = await Store.open(db)
+        try:
+            return await game_detail(store, game_id)
+        finally:
+            await store.close()
+
+    detail = _run(go())
+    if detail is None:
+        raise click.ClickException(f"no game {game_id!r} in {db}")
+    if as_json:
+        click.echo(json.dumps(detail, indent=1))
+        return
+    _print_game(detail)
+
+
+def _fmt(value: float | int | None, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _print_game(detail: dict[str, Any]) -> None:
+    """The `games show` tables, from a :func:`arena.records.game_detail` record."""
+    from rich.text import Text
+
+    # piped output gets a width that fits the tables rather than rich's 80 columns
+    out = console if console.is_terminal else Console(width=160)
+    players, seats = detail["players"], detail["seat_names"]
+    out.print(
+        f"game [bold]{detail['id']}[/] ({detail['game']}): "
+        f"{seats[0]} {players[0]} vs {seats[1]} {players[1]}"
+    )
+    out.print(
+        f"result {detail['result'] or '-'} ({detail['reason'] or detail['status']}), "
+        f"{detail['plies']} plies, time control {detail['time_control']}"
+    )
+    spec = detail["speculation"]
+    moves = Table(
+        "ply", "seat", "move", "predictions", "hit", "actor ms", "response ms", "saved ms",
+        "tokens", "spec tokens", "wasted",
+        title="moves (* marks the hit; late predictions do not count)",
+    )  # fmt: skip
+    for m in spec["moves"]:
+        preds = Text()
+        if m["predictions"] is None:
+            preds.append("-")
+        for i, p in enumerate(m["predictions"] or []):
+            if i:
+                preds.append(" ")
+            hit = m["hit_rank"] == i + 1
+            preds.append(p + ("*" if hit else ""), style="bold green" if hit else "")
+        if m["late_predictions"]:
+            preds.append(f" (+{m['late_predictions']} late)", style="dim")
+        moves.add_row(
+            str(m["ply"]),
+            seats[m["seat"]],
+            Text(m["display"]),
+            preds,
+            _fmt(m["hit_rank"]),
+            _fmt(m["actor_ms"], ".0f"),
+            str(m["response_ms"]),
+            _fmt(m["saved_ms"], ".0f"),
+            str(m["actor_tokens"]),
+            str(m["spec_tokens"]),
+            str(m["wasted_tokens"]),
+        )
+    out.print(moves)
+    totals = Table(
+        "player", "moves", "top-1", "top-k", "saved s", "saved share",
+        "tokens", "spec tokens", "wasted", "token overhead", title="speculation totals",
+    )  # fmt: skip
+    for p in spec["players"]:
+        totals.add_row(
+            f"{seats[p['seat']]} {p.get('name', '')}".strip(),
+            str(p["moves"]),
+            f"{p['top1_hits']}/{p['predicted']} {_fmt(p['top1_accuracy'], '.1%')}",
+            f"{p['topk_hits']}/{p['predicted']} {_fmt(p['topk_accuracy'], '.1%')}",
+            f"{p['saved_ms'] / 1000:.2f}",
+            _fmt(p["saved_share"], ".1%"),
+            str(p["actor_tokens"]),
+            str(p["spec_tokens"]),
+            str(p["wasted_tokens"]),
+            _fmt(p["token_overhead"], ".2f") + ("x" if p["token_overhead"] is not None else ""),
+        )
+    out.print(totals)
 
 
 @main.command("games-available")
@@ -305,3 +406,12 @@ def protocol_schema() -> None:
     """Print the JSON schema of protocol v1 (every message, both directions)."""
     json.dump(json_schema(), sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+def _register_subcommands() -> None:
+    from arena.bench.cli import bench
+
+    main.add_command(bench)
+
+
+_register_subcommands()

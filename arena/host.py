@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from arena.clock import TimeControl, TimeControlError
 from arena.errors import ErrorCode, MatchError
 from arena.match import Match, MatchConfig, MatchStatus, Transition
+from arena.positions import position_key
 from arena.protocol import (
     Clocks,
     ErrorMessage,
@@ -312,6 +313,7 @@ class Host:
             finish = (
                 (match.result or "*", match.winner, match.reason or "") if match.finished else None
             )
+            key = position_key(match.game, hosted.match.state)  # the position before the move
             await self.store.commit_move(
                 hosted.id,
                 record,
@@ -319,6 +321,7 @@ class Host:
                 received_at=received_at,
                 meta=meta,
                 finish=finish,
+                position_key=key,
             )
             mover = self.peers.get(hosted.bots[record.seat].id)
             if mover is not None:

@@ -13,9 +13,10 @@ class Limits:
 
     max_message_bytes: int = 64 * 1024
     """Larger frames close the connection with code 1009 (message too big)."""
-    rate_per_s: float = 50.0
-    """Sustained messages per second per connection."""
-    burst: int = 100
+    rate_per_s: float = 200.0
+    """Sustained messages per second per connection (a fast bot in a fast game
+    sends about one per move; floods are what this stops)."""
+    burst: int = 400
     """Messages allowed at once before the rate applies."""
     max_strikes: int = 20
     """Messages refused for rate in a row before the connection is closed (4090)."""

@@ -8,7 +8,7 @@ through the same websocket SDK an external bot uses.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from arena.clock import TimeControl
@@ -18,7 +18,7 @@ from arena.serve import running_server
 from arena.store import BotRow
 from clients.players import PlayerSpec
 from clients.sdk import BotClient
-from games import get_game
+from games import get_game, replay
 
 __all__ = ["PlayResult", "bot_names", "play_game"]
 
@@ -64,10 +64,16 @@ async def play_game(
     time_control: str = "60+1",
     max_plies: int | None = None,
     max_retries: int = 3,
+    opening: Sequence[str] = (),
     on_event: Callable[[StateEvent | GameOver], None] | None = None,
 ) -> PlayResult:
-    """Play one game to its end and return how it ended."""
-    get_game(game)  # fail early on an unknown game
+    """Play one game to its end and return how it ended.
+
+    ``opening`` moves, if any, are played out first: the game starts from the
+    position after them.
+    """
+    rules = get_game(game)  # fail early on an unknown game
+    initial = rules.encode_state(replay(rules, opening)) if opening else None
     config = MatchConfig(
         time_control=TimeControl.parse(time_control), max_plies=max_plies, max_retries=max_retries
     )
@@ -82,7 +88,9 @@ async def play_game(
             )
             tokens = [await store.issue_token(bot.id) for bot in bots]
             try:
-                game_id = await server.host.create_game(game, bots, config)
+                game_id = await server.host.create_game(
+                    game, bots, config, initial_state=initial, opening=" ".join(opening) or None
+                )
                 if on_event is not None:
                     await server.host.watch(_Listener(on_event), game_id)
                 clients = [

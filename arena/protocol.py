@@ -99,6 +99,8 @@ class MoveMeta(_Client):
     spec_calls: Annotated[int, Field(ge=0)] | None = None
     spec_tokens: Annotated[int, Field(ge=0)] | None = None
     wasted_tokens: Annotated[int, Field(ge=0)] | None = None
+    speculator_ms: Annotated[float, Field(ge=0)] | None = None
+    """Time the speculator took for the window before this move (its latency S)."""
     speculation: Literal["hit", "miss", "off"] | None = None
     comment: Annotated[str, Field(max_length=16_384)] | None = None
     """Free text kept for the replay, e.g. an LLM's raw reply."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from arena.accounting import account_game
 from arena.store import GameRow, Store
 from games import get_game
 from games.chess import to_pgn
@@ -42,7 +43,11 @@ def game_summary(row: GameRow) -> dict[str, Any]:
 
 
 async def game_detail(store: Store, game_id: str) -> dict[str, Any] | None:
-    """A game with every move (timestamps, timings, clocks, client figures) and prediction."""
+    """A game with every move (timestamps, timings, clocks, client figures) and prediction.
+
+    ``speculation`` scores the predictions and savings (:mod:`arena.accounting`):
+    ``{"moves": [...], "players": [...]}``, one entry per move and per seat.
+    """
     row = await store.get_game(game_id)
     if row is None:
         return None
@@ -79,6 +84,7 @@ async def game_detail(store: Store, game_id: str) -> dict[str, Any] | None:
         }
         for p in predictions
     ]
+    detail["speculation"] = account_game(moves, predictions).to_json(row.players)
     return detail
 
 

@@ -271,6 +271,17 @@ class _Endpoints:
             headers={"Content-Disposition": f'attachment; filename="{game_id}.pgn"'},
         )
 
+    async def history(self, request: Request) -> Response:
+        """What a bot played before in one position: ``?game=&bot=&key=``."""
+        params = request.query_params
+        game, bot, key = params.get("game"), params.get("bot"), params.get("key")
+        if not game or not bot or not key:
+            missing = [n for n, v in (("game", game), ("bot", bot), ("key", key)) if not v]
+            return _json_error(400, "missing query parameter(s): " + ", ".join(missing))
+        rows = await self.store.history(game, bot, key)
+        moves = [{"move": move, "count": count} for move, count in rows]
+        return JSONResponse({"game": game, "bot": bot, "key": key, "moves": moves})
+
     async def health(self, request: Request) -> Response:
         return JSONResponse(
             {"status": "ok", "version": __version__, "live_games": len(self.host.games)}
@@ -296,6 +307,7 @@ def create_app(
         Route("/api/games", endpoints.list_games),
         Route("/api/games/{game_id}", endpoints.get_game),
         Route("/api/games/{game_id}/pgn", endpoints.get_pgn),
+        Route("/api/history", endpoints.history),
         *(extra_routes or []),
     ]
 

@@ -1,8 +1,10 @@
 """Built-in player kinds and the ``KIND[:key=value,...]`` spec that names one.
 
-A spec such as ``stockfish:nodes=20000`` or ``random:seed=7`` is parsed into
-the kind's typed options dataclass; an unknown kind or key, or a value of the
-wrong type, is a :class:`PlayerSpecError` that lists what is valid.
+A spec such as ``stockfish:nodes=20000`` or
+``stockfish:nodes=200000,spec=engine,k=2,depth=1`` is parsed into the kind's
+typed options (actor options plus the speculation options shared by every
+kind); an unknown kind or key, or a value of the wrong type, is a
+:class:`PlayerSpecError` that lists what is valid.
 """
 
 from __future__ import annotations
@@ -14,34 +16,95 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from clients.actors.engine import EngineOptions, EnginePlayer
-from clients.actors.random_player import RandomOptions, RandomPlayer
-from clients.sdk import Bot
+from clients.actors.engine import EngineActor, EngineOptions
+from clients.actors.random_player import RandomActor, RandomOptions
+from clients.player import SpeculativePlayer
+from clients.sdk import GameView
+from clients.speculation import SpeculationConfig, Speculator
 
-__all__ = ["PLAYER_KINDS", "PlayerKind", "PlayerSpec", "PlayerSpecError", "parse_player_spec"]
+__all__ = [
+    "PLAYER_KINDS",
+    "PlayerKind",
+    "PlayerSpec",
+    "PlayerSpecError",
+    "SpeculationOptions",
+    "parse_player_spec",
+]
+
+SPECULATORS = ("none", "engine", "history", "ensemble")
 
 
 class PlayerSpecError(ValueError):
     """A player spec that does not name a valid kind and options."""
 
 
+@dataclass(frozen=True, slots=True)
+class SpeculationOptions:
+    """Speculation options, valid for every player kind."""
+
+    spec: str = "none"
+    """Speculator: none, engine (Stockfish MultiPV), history (this opponent's past
+    moves, engine fallback), or ensemble (history and engine merged)."""
+    k: int = 1
+    """Branches per window (top-k predictions)."""
+    depth: int = 1
+    """1: one-step speculation; 2 or more: pipelined."""
+    max_branches: int = 4
+    max_extra_tokens: int | None = None
+    threshold: float = 0.0
+    """Start a branch only for predictions at least this probable."""
+    adaptive: bool = False
+    """Back off when branches slow the actor down."""
+    spec_nodes: int | None = None
+    """Node limit of the engine speculator."""
+    spec_depth: int | None = None
+    """Depth limit of the engine speculator (default 6)."""
+
+    def config(self) -> SpeculationConfig:
+        enabled = self.spec != "none"
+        return SpeculationConfig(
+            k=self.k if enabled else 0,
+            depth=self.depth,
+            max_branches=self.max_branches,
+            max_extra_tokens=self.max_extra_tokens,
+            threshold=self.threshold,
+            adaptive=self.adaptive,
+        )
+
+    @property
+    def branch_slots(self) -> int:
+        """Engine processes branches may need at once."""
+        if self.spec == "none":
+            return 0
+        return min(self.max_branches, self.k * max(1, self.depth))
+
+
 @dataclass(frozen=True)
 class PlayerKind:
-    """A kind of built-in player: its options type and how to build one."""
+    """A kind of built-in player: its actor's options type and how to build the actor."""
 
     name: str
     description: str
     options_type: type[Any]
-    build: Callable[[Any], Bot]
+    actor: Callable[[Any, int], Any]
+    """Build the actor from its options and the number of parallel branch slots."""
 
 
 PLAYER_KINDS: dict[str, PlayerKind] = {
     kind.name: kind
     for kind in (
         PlayerKind(
-            "random", "uniformly random legal moves (any game)", RandomOptions, RandomPlayer
+            "random",
+            "uniformly random legal moves (any game)",
+            RandomOptions,
+            lambda options, _slots: RandomActor(options),
         ),
-        PlayerKind("stockfish", "the Stockfish chess engine over UCI", EngineOptions, EnginePlayer),
+        PlayerKind(
+            "stockfish",
+            "the Stockfish chess engine over UCI",
+            EngineOptions,
+            lambda options, slots: EngineActor(options, pool_size=1 + slots),
+        ),
     )
 }
 
@@ -53,10 +116,50 @@ class PlayerSpec:
     text: str
     kind: PlayerKind
     options: Any
+    speculation: SpeculationOptions = SpeculationOptions()
 
-    def build(self) -> Bot:
+    def build(self) -> SpeculativePlayer:
         """A new player of this kind with these options."""
-        return self.kind.build(self.options)
+        spec = self.speculation
+        actor = self.kind.actor(self.options, spec.branch_slots)
+        shared: list[Any] = []
+        factory: Callable[[GameView], Speculator | None] | None = None
+        if spec.spec != "none":
+            factory = _speculator_factory(spec, shared)
+        return SpeculativePlayer(
+            actor, speculator=factory, config=spec.config(), name=self.text, resources=tuple(shared)
+        )
+
+
+def _speculator_factory(
+    spec: SpeculationOptions, shared: list[Any]
+) -> Callable[[GameView], Speculator | None]:
+    """Speculators for each game; the engine speculator is shared by all games."""
+    from clients.speculators.engine import EngineSpeculator
+
+    engine = EngineSpeculator(nodes=spec.spec_nodes, depth=spec.spec_depth)
+    shared.append(engine)
+
+    def factory(view: GameView) -> Speculator | None:
+        if spec.spec == "engine":
+            return engine if view.game.info.name == "chess" else None
+        from clients.speculators.ensemble import EnsembleSpeculator
+        from clients.speculators.history import HistorySpeculator
+
+        fallback = engine if view.game.info.name == "chess" else None
+        history = HistorySpeculator(http_base_url(view.server_url), view.opponent, fallback)
+        shared.append(history)
+        if spec.spec == "history" or fallback is None:
+            return history
+        return EnsembleSpeculator([(history, 1.0), (engine, 1.0)])
+
+    return factory
+
+
+def http_base_url(ws_url: str) -> str:
+    """The arena's HTTP base URL from the websocket URL a bot connected to."""
+    url = ws_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+    return url.removesuffix("/ws")
 
 
 def _convert(kind: str, key: str, raw: str, annotation: Any) -> Any:
@@ -88,17 +191,36 @@ def parse_player_spec(text: str) -> PlayerSpec:
         valid = ", ".join(f"{k} ({v.description})" for k, v in PLAYER_KINDS.items())
         raise PlayerSpecError(f"unknown player kind {kind_name!r}; valid kinds: {valid}")
     hints = typing.get_type_hints(kind.options_type)
+    spec_hints = typing.get_type_hints(SpeculationOptions)
     fields = {f.name for f in dataclasses.fields(kind.options_type)}
+    spec_fields = {f.name for f in dataclasses.fields(SpeculationOptions)}
     values: dict[str, Any] = {}
+    spec_values: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep:
             raise PlayerSpecError(f"option {item!r} of {kind_name!r} must be written key=value")
-        if key not in fields:
+        if key in fields:
+            values[key] = _convert(kind_name, key, raw.strip(), hints[key])
+        elif key in spec_fields:
+            spec_values[key] = _convert(kind_name, key, raw.strip(), spec_hints[key])
+        else:
             raise PlayerSpecError(
                 f"unknown option {key!r} for player kind {kind_name!r}; "
-                f"valid options: {', '.join(sorted(fields)) or 'none'}"
+                f"valid options: {', '.join(sorted(fields)) or 'none'}; "
+                f"speculation options: {', '.join(sorted(spec_fields))}"
             )
-        values[key] = _convert(kind_name, key, raw.strip(), hints[key])
-    return PlayerSpec(text=text.strip(), kind=kind, options=kind.options_type(**values))
+    speculation = SpeculationOptions(**spec_values)
+    if speculation.spec not in SPECULATORS:
+        raise PlayerSpecError(
+            f"unknown speculator spec={speculation.spec!r}; valid: {', '.join(SPECULATORS)}"
+        )
+    if speculation.k < 0 or speculation.depth < 1 or speculation.max_branches < 0:
+        raise PlayerSpecError("k must be >= 0, depth >= 1 and max_branches >= 0")
+    return PlayerSpec(
+        text=text.strip(),
+        kind=kind,
+        options=kind.options_type(**values),
+        speculation=speculation,
+    )

@@ -38,6 +38,7 @@ from arena.protocol import (
     Hello,
     Move,
     MoveMeta,
+    Predict,
     Resign,
     StateEvent,
     Welcome,
@@ -88,6 +89,8 @@ class GameView:
     last_error: str | None = None
     """The server's message when the previous attempt this turn was refused."""
     seq: int = 0
+    server_url: str = ""
+    """The websocket URL of the arena this game is played on."""
 
     @property
     def ply(self) -> int:
@@ -113,6 +116,8 @@ class Bot:
     """Base class of every player. Override :meth:`choose_move`."""
 
     name = "bot"
+    client: BotClient | None = None
+    """The client running this bot (set by :class:`BotClient`), e.g. to send predictions."""
 
     async def choose_move(self, view: GameView) -> str | MoveDecision:
         """The move to play in ``view.state`` (canonical notation or any the game accepts)."""
@@ -120,6 +125,12 @@ class Bot:
 
     async def on_game_start(self, view: GameView) -> None:
         """Called once per game when it starts or is resumed."""
+
+    def on_opponent_turn(self, view: GameView) -> None:
+        """Called when the opponent is to move (a speculating bot starts work here).
+
+        Must return at once: start tasks rather than awaiting long work.
+        """
 
     async def on_game_over(self, view: GameView, over: GameOver) -> None:
         """Called when a game ends."""
@@ -155,6 +166,7 @@ class BotClient:
     async def run(self) -> None:
         """Play until ``max_games`` have ended (or forever), reconnecting on drops."""
         delay = self.backoff_s[0]
+        self.bot.client = self
         try:
             while True:
                 try:
@@ -229,12 +241,14 @@ class BotClient:
             max_plies=msg.max_plies,
             to_move=msg.to_move,
             seq=msg.seq,
+            server_url=self.url,
         )
         resumed = msg.game_id in self._views
         self._views[msg.game_id] = view
         if not resumed:
             await self.bot.on_game_start(view)
         self._maybe_think(view)
+        self._maybe_speculate(view)
 
     def _on_state(self, msg: StateEvent) -> None:
         view = self._views.get(msg.game_id)
@@ -250,6 +264,7 @@ class BotClient:
         view.seq = msg.seq
         view.last_error = None
         self._maybe_think(view)
+        self._maybe_speculate(view)
 
     async def _on_game_over(self, msg: GameOver) -> None:
         thinking = self._thinking.pop(msg.game_id, None)
@@ -272,6 +287,16 @@ class BotClient:
             log.warning("server error %s %s: %s", msg.code, msg.name, msg.message)
 
     # ------------------------------------------------------------------ thinking
+
+    def _maybe_speculate(self, view: GameView) -> None:
+        if view.to_move is not None and not view.my_turn:
+            self.bot.on_opponent_turn(view)
+
+    async def predict(
+        self, game_id: str, ply: int, moves: list[str], probs: list[float] | None = None
+    ) -> None:
+        """Send ranked predictions of the move at ``ply`` (see ``predict`` in the protocol)."""
+        await self._send(dump(Predict(game_id=game_id, ply=ply, moves=moves, probs=probs)))
 
     def _maybe_think(self, view: GameView) -> None:
         if not view.my_turn:

@@ -11,7 +11,9 @@ claim them. The seventy-five-move and fivefold rules are reported under their
 own names if a decoded position ever reaches them first.
 
 States wrap a :class:`chess.Board` that is never mutated after the state is
-built, so its move stack (and with it the repetition history) is kept.
+built. Its move stack keeps the repetition history: every move since the last
+pawn move or capture (earlier positions can never recur). Copying only that
+window keeps :meth:`ChessGame.apply` cheap in long games.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class ChessState:
 
     ``board`` must not be mutated once handed over; the outcome and the legal
     moves are computed once, when the state is built. Two states are equal
-    when they have the same root position and the same move stack.
+    when they have the same position (FEN) and the same moves since the last
+    pawn move or capture, i.e. when they have the same future.
     """
 
     board: chess.Board
@@ -58,7 +61,9 @@ class ChessState:
         object.__setattr__(self, "legal", () if outcome is not None else moves)
 
     def _key(self) -> tuple[str, tuple[str, ...]]:
-        return self.board.root().fen(), tuple(move.uci() for move in self.board.move_stack)
+        stack = self.board.move_stack
+        window = stack[max(0, len(stack) - self.board.halfmove_clock) :]
+        return self.board.fen(), tuple(move.uci() for move in window)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChessState):
@@ -118,14 +123,17 @@ def _parse_move(state: ChessState, move: str) -> chess.Move:
             raise IllegalMoveError(move, legal, detail) from None
     else:
         try:
-            parsed = board.parse_san(text)
+            # Annotation glyphs ("e4!?") are common in prose; they do not change the move.
+            parsed = board.parse_san(text.rstrip("!?") or text)
         except chess.AmbiguousMoveError:
             raise IllegalMoveError(move, legal, "ambiguous SAN") from None
         except chess.IllegalMoveError:
             raise IllegalMoveError(move, legal, "not legal in this position") from None
         except ValueError:
             raise IllegalMoveError(move, legal, "neither UCI nor SAN") from None
-    if not parsed or parsed.uci() not in legal:
+    if not parsed:
+        raise IllegalMoveError(move, legal, "null moves are not allowed")
+    if parsed.uci() not in legal:
         raise IllegalMoveError(move, legal, "not legal in this position")
     return parsed
 
@@ -139,7 +147,7 @@ def _board_from_fen(fen: str) -> chess.Board:
     status = board.status()
     if status != chess.STATUS_VALID:
         problems = [
-            flag.name.lower().replace("_", " ")
+            str(flag.name).lower().replace("_", " ")
             for flag in chess.Status
             if flag and flag in status
         ]
@@ -167,6 +175,10 @@ class ChessGame:
         """The FEN of the position (the repetition history is not encoded)."""
         return state.board.fen()
 
+    def position_key(self, state: ChessState) -> str:
+        """The first four FEN fields (placement, side, castling, en passant), no counters."""
+        return " ".join(state.board.fen().split()[:4])
+
     def decode_state(self, encoded: str) -> ChessState:
         """The position of a FEN; raises :class:`InvalidStateError` quoting the reason."""
         return ChessState(_board_from_fen(encoded))
@@ -186,7 +198,8 @@ class ChessGame:
     def apply(self, state: ChessState, move: str) -> ChessState:
         """The state after ``move``; ``state`` is left unchanged."""
         parsed = _parse_move(state, move)
-        board = state.board.copy(stack=True)
+        # Only the moves since the last pawn move or capture matter for repetitions.
+        board = state.board.copy(stack=state.board.halfmove_clock)
         board.push(parsed)
         return ChessState(board)
 

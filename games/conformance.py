@@ -23,8 +23,8 @@ from games.base import Game, IllegalMoveError, InvalidStateError, Outcome
 
 __all__ = [
     "GARBAGE_MOVES",
-    "check_info",
     "check_illegal_rejected",
+    "check_info",
     "check_random_playouts",
     "check_render",
     "check_roundtrip",
@@ -79,7 +79,8 @@ def _playout(
 ) -> tuple[list[StateT], list[str]]:
     """A random game: the states (initial to last) and the moves between them."""
     state = game.initial_state()
-    states, moves = [state], []
+    states: list[StateT] = [state]
+    moves: list[str] = []
     while game.outcome(state) is None and len(moves) < max_plies:
         move = rng.choice(game.legal_moves(state))
         state = game.apply(state, move)
@@ -115,28 +116,40 @@ def check_random_playouts(
     for number in range(n):
         state = game.initial_state()
         for ply in range(cap + 1):
-            where = _where(game, state, f"playout {number} (seed {seed}), ply {ply}")
+            ctx = f"playout {number} (seed {seed}), ply {ply}"
             seat = game.to_move(state)
-            assert seat in (0, 1), f"{where}: to_move returned {seat!r}"
+            assert seat in (0, 1), f"{_where(game, state, ctx)}: to_move returned {seat!r}"
             outcome = game.outcome(state)
             if outcome is not None:
-                _check_outcome(game, outcome, where)
+                _check_outcome(game, outcome, _where(game, state, ctx))
                 break
-            assert ply < cap, f"{where}: no outcome after {cap} plies"
+            assert ply < cap, f"{_where(game, state, ctx)}: no outcome after {cap} plies"
             legal = game.legal_moves(state)
-            assert legal, f"{where}: no legal moves but no outcome either"
-            assert len(set(legal)) == len(legal), f"{where}: duplicate legal moves {legal}"
-            assert game.legal_moves(state) == legal, f"{where}: legal_moves is not stable"
+            assert legal, f"{_where(game, state, ctx)}: no legal moves but no outcome either"
+            assert len(set(legal)) == len(legal), (
+                f"{_where(game, state, ctx)}: duplicate legal moves {legal}"
+            )
+            assert game.legal_moves(state) == legal, (
+                f"{_where(game, state, ctx)}: legal_moves is not stable"
+            )
             for move in legal:
                 normal = game.normalize_move(state, move)
-                assert normal == move, f"{where}: legal move {move!r} normalizes to {normal!r}"
+                assert normal == move, (
+                    f"{_where(game, state, ctx)}: legal move {move!r} normalizes to {normal!r}"
+                )
             move = rng.choice(legal)
             shown = game.display_move(state, move)
-            assert isinstance(shown, str) and shown, f"{where}: empty display for {move!r}"
+            assert isinstance(shown, str) and shown, (
+                f"{_where(game, state, ctx)}: empty display_move for {move!r}"
+            )
             before = game.encode_state(state)
             after = game.apply(state, move)
-            assert game.encode_state(state) == before, f"{where}: apply({move!r}) mutated it"
-            assert game.to_move(state) == seat, f"{where}: apply({move!r}) changed to_move"
+            assert game.encode_state(state) == before, (
+                f"{_where(game, state, ctx)}: apply({move!r}) mutated its input"
+            )
+            assert game.to_move(state) == seat, (
+                f"{_where(game, state, ctx)}: apply({move!r}) changed to_move of its input"
+            )
             state = after
 
 
@@ -154,8 +167,8 @@ def check_roundtrip(
     for number in range(n):
         states, _ = _playout(game, rng, _cap(game, max_plies))
         for ply, state in enumerate(states):
-            where = _where(game, state, f"playout {number} (seed {seed}), ply {ply}")
             encoded = game.encode_state(state)
+            where = f"{game.info.name}: playout {number} (seed {seed}), ply {ply}, {encoded!r}"
             assert isinstance(encoded, str) and encoded, f"{where}: empty encoding"
             decoded = game.decode_state(encoded)
             again = game.encode_state(decoded)
@@ -172,22 +185,28 @@ def check_roundtrip(
         raise AssertionError(f"{game.info.name}: decode_state({garbage!r}) did not raise")
 
 
-def _expect_illegal(game: Game[StateT], state: StateT, move: str, where: str) -> None:
-    legal = game.legal_moves(state)
+def _illegal_message(game: Game[StateT], state: StateT, move: str) -> str | None:
+    """The message of the :class:`IllegalMoveError` that ``apply`` raises, or ``None``."""
     try:
         game.apply(state, move)
     except IllegalMoveError as exc:
-        message = str(exc)
-        assert repr(move) in message, f"{where}: message {message!r} does not quote {move!r}"
-        assert not legal or any(alt in message for alt in legal), (
-            f"{where}: message {message!r} names no legal move"
-        )
-        try:
-            game.normalize_move(state, move)
-        except IllegalMoveError:
-            return
-        raise AssertionError(f"{where}: normalize_move accepted {move!r} but apply did not")
-    raise AssertionError(f"{where}: illegal move {move!r} was accepted")
+        return str(exc)
+    return None
+
+
+def _expect_illegal(game: Game[StateT], state: StateT, move: str, where: str) -> None:
+    legal = game.legal_moves(state)
+    message = _illegal_message(game, state, move)
+    assert message is not None, f"{where}: illegal move {move!r} was accepted"
+    assert repr(move) in message, f"{where}: message {message!r} does not quote {move!r}"
+    assert not legal or any(alt in message for alt in legal), (
+        f"{where}: message {message!r} names no legal move"
+    )
+    try:
+        normal = game.normalize_move(state, move)
+    except IllegalMoveError:
+        return
+    raise AssertionError(f"{where}: normalize_move accepted {move!r} as {normal!r}, apply did not")
 
 
 def check_illegal_rejected(
@@ -214,7 +233,7 @@ def check_illegal_rejected(
             finished.append((states[-1], game.legal_moves(states[-2]), f"playout {number}"))
     for example in game.terminal_examples():
         state = game.initial_state()
-        previous: list[str] = []
+        previous: Sequence[str] = ()
         for move in example.moves:
             previous = game.legal_moves(state)
             state = game.apply(state, move)

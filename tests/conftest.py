@@ -25,7 +25,7 @@ def db_path(tmp_path: Path) -> str:
 @pytest.fixture
 async def server(db_path: str) -> AsyncIterator[RunningServer]:
     """An arena on 127.0.0.1:<free port> with small limits, so they can be hit in tests."""
-    limits = Limits(max_message_bytes=16 * 1024, rate_per_s=50, burst=60, hello_timeout_s=5)
+    limits = Limits(max_message_bytes=16 * 1024, hello_timeout_s=5)
     async with running_server(db_path, limits=limits) as srv:
         yield srv
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, event, func, insert, select, update
+from sqlalchemy import and_, case, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -343,10 +343,13 @@ class Store:
         received_at: float,
         meta: dict[str, Any] | None,
         finish: tuple[str, int | None, str] | None = None,
+        position_key: str | None = None,
     ) -> float:
         """Store a move and the game's new position in one transaction.
 
         ``finish`` is ``(result, winner, reason)`` when the move ended the game.
+        ``position_key`` is the key of the position before the move
+        (:func:`arena.positions.position_key`), for :meth:`history`.
         Returns the commit time (wall ms), after which the move may be relayed.
         """
         committed_at = now_ms()
@@ -380,6 +383,7 @@ class Store:
                     clock0_ms=record.clocks_after[0],
                     clock1_ms=record.clocks_after[1],
                     meta=meta,
+                    position_key=position_key,
                 )
             )
             await conn.execute(update(t.games).where(t.games.c.id == game_id).values(**values))
@@ -482,6 +486,32 @@ class Store:
             )
             for r in rows
         ]
+
+    async def history(
+        self, game: str, bot_name: str, key: str, limit: int = 20
+    ) -> list[tuple[str, int]]:
+        """What ``bot_name`` played in the position ``key`` in stored ``game`` games.
+
+        ``(move, count)`` pairs, most frequent first (ties by move), at most ``limit``.
+        """
+        seat_bot = case((t.moves.c.seat == 0, t.games.c.seat0_bot_id), else_=t.games.c.seat1_bot_id)
+        count = func.count().label("n")
+        query = (
+            select(t.moves.c.move, count)
+            .join(t.games, t.games.c.id == t.moves.c.game_id)
+            .join(t.bots, t.bots.c.id == seat_bot)
+            .where(
+                t.moves.c.position_key == key,
+                t.games.c.game == game,
+                t.bots.c.name == bot_name,
+            )
+            .group_by(t.moves.c.move)
+            .order_by(count.desc(), t.moves.c.move)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(str(r.move), int(r.n)) for r in rows]
 
     async def get_predictions(self, game_id: str) -> list[PredictionRow]:
         query = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 
 from arena.store import schema
 
@@ -23,7 +23,19 @@ def _v1_initial(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]
+def _v2_moves_position_key(conn: Connection) -> None:
+    """Add ``moves.position_key`` (the key of the position before the move) and its index.
+
+    Migration 1 creates the tables from the current metadata, so on a fresh
+    database the column and index exist already: only add what is missing.
+    """
+    columns = {c["name"] for c in inspect(conn).get_columns("moves")}
+    if "position_key" not in columns:
+        conn.execute(text("ALTER TABLE moves ADD COLUMN position_key TEXT"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_moves_position_key ON moves (position_key)"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_moves_position_key]
 """Migration ``i`` brings the schema to version ``i + 1``."""
 
 

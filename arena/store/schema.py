@@ -106,7 +106,9 @@ moves = Table(
     Column("clock0_ms", BigInteger, nullable=True),
     Column("clock1_ms", BigInteger, nullable=True),
     Column("meta", JSON, nullable=True),  # figures reported by the client
+    Column("position_key", Text, nullable=True),  # arena.positions key before the move (v2)
     PrimaryKeyConstraint("game_id", "ply"),
+    Index("ix_moves_position_key", "position_key"),
 )
 
 predictions = Table(

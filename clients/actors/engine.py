@@ -1,25 +1,38 @@
-"""A UCI engine player (Stockfish by default) on python-chess's async engine API.
+"""A UCI engine actor (Stockfish by default) on python-chess's async engine API.
 
 Why not the ``stockfish`` PyPI binding: it is synchronous and blocks on its
 subprocess pipe; python-chess's :mod:`chess.engine` does the same job without
 blocking the event loop and speaks to any UCI engine.
+
+Each actor owns a small pool of engine processes, so speculative branches can
+search in parallel with each other. A cancelled search is stopped for real:
+python-chess sends ``stop``, and the engine goes back to the pool only after it
+has answered (``isready``/``readyok``), so no search outlives its task.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import chess
 import chess.engine
 
 from arena.clock import TimeControl
-from clients.sdk import Bot, GameView
+from clients.speculation import Action, Meter, Position
 
-__all__ = ["EngineNotFoundError", "EngineOptions", "EnginePlayer", "find_stockfish"]
+__all__ = [
+    "EngineActor",
+    "EngineNotFoundError",
+    "EngineOptions",
+    "EnginePool",
+    "find_stockfish",
+]
 
 DEBIAN_GAMES_DIRS = ("/usr/games", "/usr/local/games")
 
@@ -54,8 +67,8 @@ class EngineOptions:
 
     nodes: int | None = None
     """Search this many nodes per move (deterministic with threads=1)."""
-    depth: int | None = None
-    """Search to this depth."""
+    search_depth: int | None = None
+    """Search to this depth (``depth`` is the speculation depth of every player)."""
     movetime: int | None = None
     """Search this many milliseconds per move."""
     skill: int | None = None
@@ -66,79 +79,116 @@ class EngineOptions:
     path: str | None = None
     """Engine binary; default: STOCKFISH_PATH, PATH, or Debian's /usr/games."""
 
-    def limit(self, view: GameView) -> chess.engine.Limit:
-        """The search limit for this move."""
-        if self.nodes is not None or self.depth is not None or self.movetime is not None:
-            return chess.engine.Limit(
-                nodes=self.nodes,
-                depth=self.depth,
-                time=None if self.movetime is None else self.movetime / 1000.0,
-            )
-        return clock_limit(view)
-
     @property
     def deterministic(self) -> bool:
         """True when each move depends only on the position (fixed nodes or depth)."""
-        return (self.nodes is not None or self.depth is not None) and self.movetime is None
+        fixed = self.nodes is not None or self.search_depth is not None
+        return fixed and self.movetime is None
+
+    def uci_config(self) -> dict[str, chess.engine.ConfigValue]:
+        config: dict[str, chess.engine.ConfigValue] = {"Threads": self.threads, "Hash": self.hash}
+        if self.skill is not None:
+            config["Skill Level"] = self.skill
+        return config
 
 
-def clock_limit(view: GameView) -> chess.engine.Limit:
+class EnginePool:
+    """Up to ``size`` engine processes, started on demand, lent one at a time."""
+
+    def __init__(
+        self, path: str, size: int, config: dict[str, chess.engine.ConfigValue] | None = None
+    ) -> None:
+        self.path = path
+        self.size = size
+        self.config = config or {}
+        self._idle: asyncio.Queue[chess.engine.UciProtocol] = asyncio.Queue()
+        self._engines: list[tuple[asyncio.SubprocessTransport, chess.engine.UciProtocol]] = []
+        self._starting = asyncio.Lock()
+        self.busy = 0
+        """Engines lent out right now (0 means no search is running)."""
+
+    async def _take(self) -> chess.engine.UciProtocol:
+        if self._idle.empty():
+            async with self._starting:
+                if self._idle.empty() and len(self._engines) < self.size:
+                    transport, engine = await chess.engine.popen_uci(self.path)
+                    await engine.configure(self.config)
+                    self._engines.append((transport, engine))
+                    return engine
+        return await self._idle.get()
+
+    @contextlib.asynccontextmanager
+    async def engine(self) -> AsyncIterator[chess.engine.UciProtocol]:
+        """Borrow an idle engine; it returns to the pool only once it is idle again."""
+        engine = await self._take()
+        self.busy += 1
+        try:
+            yield engine
+        except asyncio.CancelledError:
+            # python-chess has sent "stop"; readyok comes after the search's bestmove.
+            with contextlib.suppress(chess.engine.EngineError, asyncio.CancelledError):
+                await asyncio.shield(engine.ping())
+            raise
+        finally:
+            self.busy -= 1
+            self._idle.put_nowait(engine)
+
+    async def close(self) -> None:
+        engines, self._engines = self._engines, []
+        for transport, engine in engines:
+            with contextlib.suppress(chess.engine.EngineError, asyncio.TimeoutError):
+                async with asyncio.timeout(5):
+                    await engine.quit()
+            transport.close()
+
+
+def clock_limit(
+    position: Position, clocks: tuple[int | None, int | None], tc: str
+) -> chess.engine.Limit:
     """Let the engine manage the arena clock (with a safety margin for transport)."""
-    control = TimeControl.parse(view.time_control)
+    control = TimeControl.parse(tc)
     if control.unlimited:
         return chess.engine.Limit(time=1.0)
     if control.per_move_ms is not None:
         return chess.engine.Limit(time=max(0.01, control.per_move_ms / 1000.0 * 0.8))
-    white, black = (None if ms is None else max(0.01, (ms - 50) / 1000.0) for ms in view.clocks)
+    white, black = (None if ms is None else max(0.01, (ms - 50) / 1000.0) for ms in clocks)
     inc = control.increment_ms / 1000.0
     return chess.engine.Limit(white_clock=white, black_clock=black, white_inc=inc, black_inc=inc)
 
 
-class EnginePlayer(Bot):
-    """Plays chess with a UCI engine process of its own (started on first use)."""
+class EngineActor:
+    """Plays chess with a UCI engine: the actor of the ``stockfish`` player."""
 
-    name = "stockfish"
+    resource: str | None = "cpu"
 
-    def __init__(self, options: EngineOptions | None = None) -> None:
+    def __init__(self, options: EngineOptions | None = None, pool_size: int = 1) -> None:
         self.options = options or EngineOptions()
         self.path = find_stockfish(self.options.path)
-        self._engine: chess.engine.UciProtocol | None = None
-        self._transport: Any = None
+        self.pool = EnginePool(self.path, pool_size, self.options.uci_config())
+        self.clock: tuple[tuple[int | None, int | None], str] = ((None, None), "none")
+        """The arena clocks and time control, used when no fixed limit is set."""
 
-    async def engine(self) -> chess.engine.UciProtocol:
-        """The engine process, started and configured on first use."""
-        if self._engine is None:
-            self._transport, engine = await chess.engine.popen_uci(self.path)
-            config: dict[str, chess.engine.ConfigValue] = {
-                "Threads": self.options.threads,
-                "Hash": self.options.hash,
-            }
-            if self.options.skill is not None:
-                config["Skill Level"] = self.options.skill
-            await engine.configure(config)
-            self._engine = engine
-        return self._engine
+    def limit(self, position: Position) -> chess.engine.Limit:
+        o = self.options
+        if o.nodes is not None or o.search_depth is not None or o.movetime is not None:
+            return chess.engine.Limit(
+                nodes=o.nodes,
+                depth=o.search_depth,
+                time=None if o.movetime is None else o.movetime / 1000.0,
+            )
+        return clock_limit(position, *self.clock)
 
-    async def choose_move(self, view: GameView) -> str:
-        if view.game.info.name != "chess":
-            raise ValueError(f"the stockfish player plays chess, not {view.game.info.name!r}")
-        board: chess.Board = view.state.board
-        engine = await self.engine()
-        # A fresh "game" per search clears the hash, so a move depends only on the
-        # position: the same game replays move for move (needed for lossless tests).
-        game_key: object = object() if self.options.deterministic else view.game_id
-        result = await engine.play(board, self.options.limit(view), game=game_key)
+    async def act(self, position: Position, meter: Meter) -> Action:
+        if position.game.info.name != "chess":
+            raise ValueError(f"the stockfish player plays chess, not {position.game.info.name!r}")
+        board: chess.Board = position.state.board
+        async with self.pool.engine() as engine:
+            # A fresh "game" per search clears the hash, so a move depends only on
+            # the position: the same game replays move for move (lossless).
+            result = await engine.play(board, self.limit(position), game=object())
         if result.move is None:
             raise RuntimeError(f"engine returned no move for {board.fen()}")
-        return result.move.uci()
+        return Action(result.move.uci())
 
     async def close(self) -> None:
-        if self._engine is not None:
-            engine, self._engine = self._engine, None
-            try:
-                await engine.quit()
-            except chess.engine.EngineError:
-                pass
-            finally:
-                if self._transport is not None:
-                    self._transport.close()
+        await self.pool.close()

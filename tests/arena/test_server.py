@@ -16,7 +16,7 @@ from arena.errors import ErrorCode
 from arena.match import MatchConfig
 from arena.records import game_pgn
 from arena.serve import RunningServer
-from clients.actors.random_player import RandomOptions, RandomPlayer
+from clients.players import parse_player_spec
 from clients.sdk import BotClient
 from games.chess import moves_from_pgn
 from tests.conftest import connect_bot, new_bot, recv_json, recv_type
@@ -27,7 +27,7 @@ async def play_sdk_game(server: RunningServer, game: str, max_plies: int | None)
     config = MatchConfig(time_control=TimeControl.parse("60+0"), max_plies=max_plies)
     game_id = await server.host.create_game(game, (a, b), config)
     clients = [
-        BotClient(RandomPlayer(RandomOptions(seed=s)), server.ws_url, t, max_games=1)
+        BotClient(parse_player_spec(f"random:seed={s}").build(), server.ws_url, t, max_games=1)
         for s, t in ((1, ta), (2, tb))
     ]
     async with asyncio.timeout(60):
@@ -232,7 +232,7 @@ async def test_rate_limit(server: RunningServer) -> None:
     """Flooding gets RATE_LIMITED errors and finally a close with 4090."""
     _, token = await new_bot(server, "flood")
     ws = await connect_bot(server, token)
-    for i in range(200):
+    for i in range(2000):
         try:
             await ws.send(json.dumps({"type": "ping", "id": str(i)}))
         except websockets.ConnectionClosed:

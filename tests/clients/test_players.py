@@ -1,32 +1,38 @@
-"""Player specs and the built-in players."""
+"""Player specs and the built-in actors."""
 
 from __future__ import annotations
 
 import pytest
 
-from clients.actors.engine import EngineOptions, EnginePlayer, find_stockfish
-from clients.actors.random_player import RandomOptions
-from clients.players import PlayerSpecError, parse_player_spec
-from clients.sdk import GameView
-from games import get_game
+from clients.actors.engine import EngineActor, EngineOptions, find_stockfish
+from clients.actors.random_player import RandomActor, RandomOptions
+from clients.players import PlayerSpecError, SpeculationOptions, parse_player_spec
+from clients.speculation import Meter, Position
+from games import get_game, replay
 
 
 def test_parse_spec_with_options() -> None:
-    """'stockfish:nodes=20000,skill=3' gives typed options."""
+    """'stockfish:nodes=20000,skill=3' gives typed options; speculation options split off."""
     spec = parse_player_spec("stockfish:nodes=20000,skill=3")
     assert spec.kind.name == "stockfish"
     assert spec.options == EngineOptions(nodes=20000, skill=3)
+    assert spec.speculation == SpeculationOptions()
     assert parse_player_spec("random").options == RandomOptions()
     assert parse_player_spec("random:seed=7").options == RandomOptions(seed=7)
+    with_spec = parse_player_spec("stockfish:nodes=200000,spec=engine,k=2,depth=1")
+    assert with_spec.speculation == SpeculationOptions(spec="engine", k=2, depth=1)
+    assert with_spec.speculation.config().k == 2
 
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
         ("alphazero", "valid kinds: random"),
-        ("stockfish:speed=3", "valid options: depth, hash, movetime, nodes"),
+        ("stockfish:speed=3", "valid options: hash, movetime, nodes, path, search_depth"),
         ("stockfish:nodes=many", "must be int"),
         ("random:seed", "key=value"),
+        ("random:spec=oracle", "valid: none, engine, history, ensemble"),
+        ("random:adaptive=maybe", "must be bool"),
     ],
 )
 def test_bad_specs(text: str, fragment: str) -> None:
@@ -35,55 +41,60 @@ def test_bad_specs(text: str, fragment: str) -> None:
         parse_player_spec(text)
 
 
-def test_find_stockfish_explicit_path_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A wrong explicit path falls back to the other places, which are listed if all fail."""
+def test_option_names_do_not_clash() -> None:
+    """No actor option shares a name with a speculation option (one key, one meaning)."""
+    import dataclasses
+
+    from clients.players import PLAYER_KINDS
+
+    spec_keys = {f.name for f in dataclasses.fields(SpeculationOptions)}
+    for kind in PLAYER_KINDS.values():
+        assert not spec_keys & {f.name for f in dataclasses.fields(kind.options_type)}, kind.name
+
+
+def test_find_stockfish_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong explicit path falls back to PATH and Debian's games directory."""
     monkeypatch.setenv("STOCKFISH_PATH", "/nonexistent/stockfish")
-    found = find_stockfish("/also/missing")
-    assert found.endswith("stockfish")
+    assert find_stockfish("/also/missing").endswith("stockfish")
 
 
-def view_for(moves: list[str]) -> GameView:
-    game = get_game("chess")
-    state = game.initial_state()
-    for m in moves:
-        state = game.apply(state, m)
-    return GameView(
-        game_id="g",
-        game=game,
-        seat=len(moves) % 2,
-        players=("a", "b"),
-        initial_state=game.initial_state(),
-        state=state,
-        moves=moves,
-        clocks=(60_000, 60_000),
-        time_control="60+0",
-        max_plies=None,
-        to_move=len(moves) % 2,
-    )
+def position(moves: list[str], game: str = "chess") -> Position:
+    g = get_game(game)
+    return Position(g, replay(g, moves), tuple(moves))
+
+
+async def test_random_actor_is_a_function_of_the_position() -> None:
+    """The random actor gives the same legal move for the same position and seed."""
+    a, b = RandomActor(RandomOptions(seed=3)), RandomActor(RandomOptions(seed=3))
+    pos = position(["4", "4"], "connect4")
+    first = (await a.act(pos, Meter())).move
+    await a.act(position(["1"], "connect4"), Meter())
+    assert (await a.act(pos, Meter())).move == first == (await b.act(pos, Meter())).move
+    assert first in pos.legal_moves()
 
 
 async def test_stockfish_is_deterministic_at_fixed_nodes() -> None:
-    """Real Stockfish at fixed nodes gives the same legal move for the same position."""
-    first, second = EnginePlayer(EngineOptions(nodes=5000)), EnginePlayer(EngineOptions(nodes=5000))
+    """Stockfish at fixed nodes gives the same move for a position, whatever ran before."""
+    first, second = EngineActor(EngineOptions(nodes=5000)), EngineActor(EngineOptions(nodes=5000))
     try:
-        view = view_for(["e2e4", "e7e5", "g1f3"])
-        a = await first.choose_move(view)
-        b = await second.choose_move(view)
-        again = await first.choose_move(view_for(["d2d4"]))
-        a2 = await first.choose_move(view)
+        pos = position(["e2e4", "e7e5", "g1f3"])
+        a = (await first.act(pos, Meter())).move
+        other = (await first.act(position(["d2d4"]), Meter())).move
+        a2 = (await first.act(pos, Meter())).move
+        b = (await second.act(pos, Meter())).move
     finally:
         await first.close()
         await second.close()
     assert a == b == a2
-    assert a in view.legal_moves()
-    assert again in view_for(["d2d4"]).legal_moves()
+    assert a in pos.legal_moves()
+    assert other in position(["d2d4"]).legal_moves()
 
 
 async def test_stockfish_finds_mate_in_one() -> None:
     """The engine plays a real search: it finds a mate in one."""
-    player = EnginePlayer(EngineOptions(depth=5))
+    actor = EngineActor(EngineOptions(search_depth=5))
     try:
-        move = await player.choose_move(view_for(["e2e4", "e7e5", "f1c4", "b8c6", "d1h5", "g8f6"]))
+        move = await actor.act(position(["e2e4", "e7e5", "f1c4", "b8c6", "d1h5", "g8f6"]), Meter())
     finally:
-        await player.close()
-    assert move == "h5f7"
+        await actor.close()
+    assert move.move == "h5f7"

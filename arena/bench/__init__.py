@@ -1,0 +1,1 @@
+"""Benchmarks: measured figures, printed with the command that produced them."""

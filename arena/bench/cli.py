@@ -1,0 +1,88 @@
+"""``arena bench ...`` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from arena.bench.speculation import WORKLOADS, WorkloadResult, run_bench
+
+__all__ = ["bench"]
+
+console = Console(stderr=True)
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks that print measured figures."""
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _num(value: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def show(result: WorkloadResult) -> None:
+    """Print one workload's figures as a table."""
+    label = result.workload + (" (simulated remote model)" if result.simulated else "")
+    table = Table(title=f"speculation bench: {label}, k={result.k}, depth={result.depth}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("games (per mode)", str(result.games)),
+        ("plies off / on", f"{result.plies_off} / {result.plies_on}"),
+        ("wall-clock off", f"{result.wall_off_s:.2f} s"),
+        ("wall-clock on", f"{result.wall_on_s:.2f} s"),
+        ("ratio on/off", f"{result.ratio:.3f}"),
+        ("wall-clock saved", _pct(result.saved_share)),
+        ("top-1 accuracy", _pct(result.top1_accuracy)),
+        (f"top-{result.k} accuracy", _pct(result.topk_accuracy)),
+        ("moves with counted predictions", str(result.predicted_moves)),
+        ("saved (sum of actor - response)", f"{result.saved_s:.2f} s"),
+        ("token overhead", _num(result.token_overhead, "{:.2f}x")),
+        ("mean actor latency L", _num(result.actor_ms_mean, "{:.1f} ms")),
+        ("mean speculator latency S", _num(result.speculator_ms_mean, "{:.1f} ms")),
+        ("theoretical bound", _pct(result.bound)),
+        ("measured saving / bound", _pct(result.bound_share)),
+        ("ideal-scheduler saving", f"{result.ideal_saved_s:.2f} s"),
+        ("scheduling efficiency", _pct(result.scheduling_efficiency)),
+        ("engine overhead per move", f"{result.engine_overhead_ms:.3f} ms"),
+        ("identical move lists", "yes" if result.identical_moves else "NO"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+
+
+@bench.command("speculation")
+@click.option(
+    "--workload",
+    type=click.Choice(sorted(WORKLOADS)),
+    default="stockfish",
+    show_default=True,
+)
+@click.option("--games", default=2, show_default=True, help="Pairings (each played off and on).")
+@click.option("--plies", default=40, show_default=True, help="Plies per game after the opening.")
+@click.option("--k", default=1, show_default=True, help="Branches per window (top-k).")
+@click.option("--depth", default=1, show_default=True, help="1: one-step; 2+: pipelined.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def speculation(workload: str, games: int, plies: int, k: int, depth: int, as_json: bool) -> None:
+    """Play the same pairings with speculation off and on; print what it saved."""
+
+    def progress(line: str) -> None:
+        console.print(line, highlight=False)
+
+    result = asyncio.run(
+        run_bench(workload, games=games, plies=plies, k=k, depth=depth, progress=progress)
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=1))
+    else:
+        show(result)

@@ -1,0 +1,483 @@
+"""The speculation engine: predict the opponent, start replies early, stay lossless.
+
+Terms (see DESIGN.md section 3):
+
+- an :class:`Actor` is the authoritative policy, ``position -> move`` (slow);
+- a :class:`Speculator` ranks the likely moves of the player to move (fast);
+- a *window* is opened on every position where the opponent is to move: the
+  speculator's top-k guesses are published (``predict``) and a *branch* (an
+  actor call) is started on each predicted position;
+- when the real move arrives, a *hit* keeps its branch (awaited if still
+  running) and every other branch is cancelled; a *miss* cancels every branch
+  and waits until they are really stopped (task cancelled, engine search
+  stopped, HTTP request closed) before the actor runs on the real position;
+- with ``depth >= 2`` (pipelined), a finished branch opens a window on the
+  position after its own reply, so hits chain without waiting.
+
+Lossless: the move played is always the actor's move for the real position
+(a branch computes exactly that call, on exactly that position, early).
+
+The engine is game-agnostic: it sees positions only through the
+:class:`~games.Game` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from games import Game
+
+__all__ = [
+    "Action",
+    "Actor",
+    "ActorResult",
+    "Guess",
+    "Meter",
+    "MoveReport",
+    "Position",
+    "Speculation",
+    "SpeculationConfig",
+    "Speculator",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A position with the moves that led to it (the history actors may need)."""
+
+    game: Game[Any]
+    state: Any
+    moves: tuple[str, ...]
+
+    @property
+    def ply(self) -> int:
+        return len(self.moves)
+
+    @property
+    def to_move(self) -> int:
+        seat: int = self.game.to_move(self.state)
+        return seat
+
+    @property
+    def over(self) -> bool:
+        return self.game.outcome(self.state) is not None
+
+    def legal_moves(self) -> list[str]:
+        moves: list[str] = self.game.legal_moves(self.state)
+        return moves
+
+    def after(self, move: str) -> Position:
+        """The position after ``move`` (canonicalised); raises IllegalMoveError."""
+        canonical = self.game.normalize_move(self.state, move)
+        return Position(self.game, self.game.apply(self.state, canonical), (*self.moves, canonical))
+
+
+@dataclass(slots=True)
+class Meter:
+    """Tokens a call has consumed so far; the callee updates it while it runs,
+    so a cancelled call still reports what it really spent."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What an actor returns: a move, and optionally text kept for the replay."""
+
+    move: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActorResult:
+    """An actor call as it ran: its move, its time, its tokens."""
+
+    move: str
+    ms: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Guess:
+    """One ranked prediction."""
+
+    move: str
+    prob: float | None = None
+
+
+class Actor(Protocol):
+    """The authoritative policy of a player."""
+
+    resource: str | None
+    """Name of the compute it runs on (``"cpu"``, a server URL), or ``None`` for
+    remote capacity that does not slow down with parallel calls. Branches on
+    the same resource compete with actor calls: the adaptive policy watches it."""
+
+    async def act(self, position: Position, meter: Meter) -> Action:
+        """The move for ``position``. Must be deterministic if losslessness is to
+        be checked, and must stop its work promptly when cancelled."""
+        ...
+
+
+class Speculator(Protocol):
+    """A fast predictor of the move of the player to move."""
+
+    async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
+        """Up to ``k`` legal moves, most likely first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpeculationConfig:
+    """The budget and policy of speculation."""
+
+    k: int = 1
+    """Branches per window (top-k guesses)."""
+    depth: int = 1
+    """1: one-step; >= 2: pipelined, also speculating beyond the next ply."""
+    max_branches: int = 4
+    """Branches in flight at once, over all windows."""
+    max_extra_tokens: int | None = None
+    """Stop starting branches once speculation has cost this many tokens."""
+    threshold: float = 0.0
+    """Start a branch only for guesses at least this probable (when a probability is given)."""
+    adaptive: bool = False
+    """Watch whether branches slow the actor down (same resource) and back off if so."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.k > 0 and self.depth > 0
+
+
+@dataclass(frozen=True, slots=True)
+class MoveReport:
+    """The decision for one real position, with its speculation figures."""
+
+    move: str
+    actor: ActorResult
+    """The actor call that produced the move (a branch on a hit)."""
+    speculation: Literal["hit", "miss", "off"]
+    """``hit`` (a branch computed this position), ``miss`` (a window was open but
+    no branch matched) or ``off`` (no window)."""
+    wait_ms: float
+    """Time from the real position to the decision (near 0 on a finished hit)."""
+    spec_calls: int
+    """Speculator and branch calls started since the previous decision."""
+    spec_tokens: int
+    """Their tokens, except the hit branch's (those are the actor's)."""
+    wasted_tokens: int
+    """Tokens of branches cancelled or discarded since the previous decision."""
+    speculator_ms: float | None
+    """Latency of the speculator call of the window before this position."""
+
+
+@dataclass(eq=False)
+class _Branch:
+    position: Position
+    depth: int
+    meter: Meter = field(default_factory=Meter)
+    task: asyncio.Task[ActorResult] | None = None
+    claimed: bool = False
+
+
+@dataclass(eq=False)
+class _Window:
+    position: Position
+    depth: int
+    real: bool
+    guesses: list[Guess] | None = None
+    speculator_ms: float | None = None
+    published: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Ledger:
+    spec_calls: int = 0
+    spec_tokens: int = 0
+    wasted_tokens: int = 0
+
+
+@dataclass
+class _Contention:
+    """Actor latency with and without branches running on the same resource."""
+
+    solo: list[float] = field(default_factory=list)
+    shared: list[float] = field(default_factory=list)
+    backoff: bool = False
+
+    def record(self, ms: float, overlapped: bool) -> None:
+        (self.shared if overlapped else self.solo).append(ms)
+        if len(self.solo) >= 3 and len(self.shared) >= 3:
+            solo = sorted(self.solo[-9:])[len(self.solo[-9:]) // 2]
+            shared = sorted(self.shared[-9:])[len(self.shared[-9:]) // 2]
+            self.backoff = shared > 1.25 * solo
+
+
+Publish = Callable[[int, list[Guess]], Coroutine[Any, Any, None]]
+
+
+class Speculation:
+    """Speculation for one player in one game."""
+
+    def __init__(
+        self,
+        actor: Actor,
+        speculator: Speculator | None,
+        config: SpeculationConfig,
+        publish: Publish | None = None,
+    ) -> None:
+        self.actor = actor
+        self.speculator = speculator
+        self.config = config
+        self._publish = publish
+        self._branches: dict[tuple[str, ...], _Branch] = {}
+        self._windows: dict[tuple[str, ...], _Window] = {}
+        self._ledger = _Ledger()
+        self._contention = _Contention()
+        self._spent_extra = 0
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def active(self) -> bool:
+        return self.config.enabled and self.speculator is not None
+
+    def live_tasks(self) -> list[asyncio.Task[Any]]:
+        """Branch and window tasks not yet finished (for tests and shutdown)."""
+        tasks: list[asyncio.Task[Any]] = [
+            b.task for b in self._branches.values() if b.task is not None and not b.task.done()
+        ]
+        tasks += [
+            w.task for w in self._windows.values() if w.task is not None and not w.task.done()
+        ]
+        return tasks
+
+    def _running_branches(self) -> int:
+        return sum(1 for b in self._branches.values() if b.task is not None and not b.task.done())
+
+    # ------------------------------------------------------------------ events
+
+    def opponent_to_move(self, position: Position) -> None:
+        """The real game reached ``position`` with the opponent to move."""
+        if not self.active or position.over:
+            return
+        self._prune(position.moves)
+        window = self._windows.get(position.moves)
+        if window is None:
+            self._open_window(position, self.config.depth, real=True)
+        elif not window.real:
+            window.real = True
+            if window.guesses is not None:
+                self._spawn_publish(window)
+
+    async def decide(self, position: Position) -> MoveReport:
+        """The move for the real ``position`` (this player to move)."""
+        started = time.perf_counter()
+        branch = self._branches.get(position.moves)
+        result: ActorResult | None = None
+        window = self._windows.get(position.moves[:-1])
+        verdict: Literal["hit", "miss", "off"] = "miss" if window is not None else "off"
+        speculator_ms = None if window is None else window.speculator_ms
+        if branch is not None and branch.task is not None:
+            branch.claimed = True
+            try:
+                result = await asyncio.shield(branch.task)
+                verdict = "hit"
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("branch failed; running the actor on the real position")
+        # Everything not descending from the decided move is stale: stop it for real,
+        # and wait until it has stopped before the actor (if needed) starts.
+        keep = (*position.moves, result.move) if result is not None else None
+        await self._cancel_except(keep)
+        if result is None:
+            result = await self._run_actor(position)
+        ledger, self._ledger = self._ledger, _Ledger()
+        wait_ms = (time.perf_counter() - started) * 1000.0
+        report = MoveReport(
+            move=result.move,
+            actor=result,
+            speculation=verdict if self.active else "off",
+            wait_ms=wait_ms,
+            spec_calls=ledger.spec_calls,
+            spec_tokens=ledger.spec_tokens,
+            wasted_tokens=ledger.wasted_tokens,
+            speculator_ms=speculator_ms,
+        )
+        if self.active:
+            after = position.after(result.move)
+            if not after.over:
+                self.opponent_to_move(after)
+        return report
+
+    async def close(self) -> None:
+        """Cancel every branch and window and wait until they are stopped."""
+        await self._cancel_except(None)
+
+    # ------------------------------------------------------------------ internals
+
+    async def _run_actor(self, position: Position) -> ActorResult:
+        overlapped = self._running_branches() > 0
+        meter = Meter()
+        started = time.perf_counter()
+        action = await self.actor.act(position, meter)
+        ms = (time.perf_counter() - started) * 1000.0
+        if self.actor.resource is not None:
+            self._contention.record(ms, overlapped)
+        return ActorResult(
+            move=position.game.normalize_move(position.state, action.move),
+            ms=ms,
+            prompt_tokens=meter.prompt_tokens,
+            completion_tokens=meter.completion_tokens,
+            comment=action.comment,
+        )
+
+    def _open_window(self, position: Position, depth: int, *, real: bool) -> None:
+        if self.speculator is None or depth <= 0 or position.moves in self._windows:
+            return
+        window = _Window(position=position, depth=depth, real=real)
+        self._windows[position.moves] = window
+        window.task = asyncio.create_task(self._fill_window(window), name=f"window {position.ply}")
+        window.task.add_done_callback(_log_failure)
+
+    async def _fill_window(self, window: _Window) -> None:
+        assert self.speculator is not None
+        meter = Meter()
+        self._ledger.spec_calls += 1
+        started = time.perf_counter()
+        try:
+            guesses = await self.speculator.predict(window.position, self.config.k, meter)
+        finally:
+            self._ledger.spec_tokens += meter.total
+            self._spent_extra += meter.total
+        window.speculator_ms = (time.perf_counter() - started) * 1000.0
+        legal = set(window.position.legal_moves())
+        window.guesses = [g for g in guesses if g.move in legal][: self.config.k]
+        if window.real:
+            self._spawn_publish(window)
+        for guess in window.guesses:
+            if not self._may_branch(guess):
+                continue
+            self._start_branch(window.position.after(guess.move), window.depth)
+
+    def _may_branch(self, guess: Guess) -> bool:
+        config = self.config
+        if self._running_branches() >= config.max_branches:
+            return False
+        if config.max_extra_tokens is not None and self._spent_extra >= config.max_extra_tokens:
+            return False
+        if guess.prob is not None and guess.prob < config.threshold:
+            return False
+        return not (config.adaptive and self._contention.backoff)
+
+    def _start_branch(self, position: Position, depth: int) -> None:
+        if position.moves in self._branches or position.over:
+            return
+        branch = _Branch(position=position, depth=depth)
+        self._branches[position.moves] = branch
+        self._ledger.spec_calls += 1
+        branch.task = asyncio.create_task(self._run_branch(branch), name=f"branch {position.ply}")
+
+    async def _run_branch(self, branch: _Branch) -> ActorResult:
+        started = time.perf_counter()
+        action = await self.actor.act(branch.position, branch.meter)
+        result = ActorResult(
+            move=branch.position.game.normalize_move(branch.position.state, action.move),
+            ms=(time.perf_counter() - started) * 1000.0,
+            prompt_tokens=branch.meter.prompt_tokens,
+            completion_tokens=branch.meter.completion_tokens,
+            comment=action.comment,
+        )
+        if branch.depth >= 2:
+            after = branch.position.after(result.move)
+            if not after.over:
+                self._open_window(after, branch.depth - 1, real=False)
+        return result
+
+    def _spawn_publish(self, window: _Window) -> None:
+        if self._publish is None or window.published or not window.guesses:
+            return
+        window.published = True
+        guesses = list(window.guesses)
+        task = asyncio.create_task(self._publish(window.position.ply, guesses), name="predict")
+        task.add_done_callback(_log_failure)
+
+    def _prune(self, prefix: Sequence[str]) -> None:
+        """Cancel (without waiting) everything that does not descend from ``prefix``."""
+        stale = [k for k in self._branches if tuple(k[: len(prefix)]) != tuple(prefix)]
+        for key in stale:
+            self._drop_branch(key)
+        for key in [k for k in self._windows if tuple(k[: len(prefix)]) != tuple(prefix)]:
+            window = self._windows.pop(key)
+            if window.task is not None:
+                window.task.cancel()
+
+    def _drop_branch(self, key: tuple[str, ...]) -> asyncio.Task[ActorResult] | None:
+        branch = self._branches.pop(key)
+        task = branch.task
+        if task is None:
+            return None
+        if task.done():
+            self._settle(branch, task)
+        else:
+            task.cancel()
+            # Tokens are settled once the task has really stopped.
+            task.add_done_callback(functools.partial(self._settle, branch))
+        return task
+
+    def _settle(self, branch: _Branch, task: asyncio.Task[ActorResult]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a branch failed: %s", task.exception())
+        if branch.claimed:
+            return
+        spent = branch.meter.total
+        self._ledger.spec_tokens += spent
+        self._ledger.wasted_tokens += spent
+        self._spent_extra += spent
+
+    async def _cancel_except(self, keep: tuple[str, ...] | None) -> None:
+        """Cancel every branch and window not under ``keep`` and wait until stopped."""
+        tasks: list[asyncio.Task[Any]] = []
+        for key in list(self._branches):
+            if keep is not None and key[: len(keep)] == keep:
+                continue
+            branch = self._branches[key]
+            if branch.claimed and branch.task is not None and branch.task.done():
+                del self._branches[key]  # the hit itself: its tokens are the actor's
+                continue
+            task = self._drop_branch(key)
+            if task is not None:
+                tasks.append(task)
+        for key in list(self._windows):
+            if keep is not None and key[: len(keep)] == keep:
+                continue
+            window = self._windows.pop(key)
+            if window.task is not None and not window.task.done():
+                window.task.cancel()
+                tasks.append(window.task)
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("speculation task %s failed: %s", task.get_name(), task.exception())
