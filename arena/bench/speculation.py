@@ -274,7 +274,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "stockfish": lambda: Workload(
         name="stockfish",
         actor="stockfish:nodes=150000",
-        speculation="spec=engine,spec_depth=6",
+        speculation="spec=engine,spec_depth=9",
     ),
 }
 

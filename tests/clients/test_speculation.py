@@ -1,0 +1,280 @@
+"""The speculation engine: lossless, real cancellation, hits, budgets, any game."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from arena.clock import TimeControl
+from arena.match import MatchConfig
+from arena.play import play_game
+from arena.serve import RunningServer
+from arena.store import Store
+from clients.actors.engine import EngineActor, EngineOptions
+from clients.actors.random_player import RandomActor, RandomOptions
+from clients.player import SpeculativePlayer
+from clients.players import parse_player_spec
+from clients.sdk import BotClient
+from clients.speculation import (
+    Action,
+    Guess,
+    Meter,
+    Position,
+    Speculation,
+    SpeculationConfig,
+)
+from clients.speculators.scripted import ScriptedSpeculator
+from games import get_game, replay
+from tests.conftest import new_bot
+
+
+def position(moves: list[str], game: str = "chess") -> Position:
+    g = get_game(game)
+    return Position(g, replay(g, moves), tuple(moves))
+
+
+async def moves_of(db: str, game_id: str) -> list[str]:
+    store = await Store.open(db)
+    try:
+        return [m.move for m in await store.get_moves(game_id)]
+    finally:
+        await store.close()
+
+
+async def test_lossless_stockfish_off_one_step_pipelined(tmp_path: Path) -> None:
+    """Stockfish at fixed nodes plays the same moves with speculation off, one-step, pipelined."""
+    db = str(tmp_path / "l.db")
+    lines = []
+    for extra in ("", ",spec=engine,k=2,depth=1,spec_depth=4", ",spec=engine,k=1,depth=3"):
+        text = f"stockfish:nodes=20000{extra}"
+        result = await play_game(
+            db,
+            (parse_player_spec(text), parse_player_spec(text)),
+            time_control="none",
+            max_plies=16,
+        )
+        lines.append(await moves_of(db, result.game_id))
+    assert len(lines[0]) == 16
+    assert lines[0] == lines[1] == lines[2]
+
+
+class CountingActor:
+    """A deterministic actor that counts its calls per position (first legal move)."""
+
+    resource: str | None = None
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    async def act(self, position: Position, meter: Meter) -> Action:
+        self.calls.append(position.moves)
+        meter.prompt_tokens += 100
+        meter.completion_tokens += 10
+        await asyncio.sleep(0)
+        return Action(sorted(position.legal_moves())[0])
+
+
+async def test_hit_uses_the_branch() -> None:
+    """On a hit the branch's result is played and the actor is not called again."""
+    actor = CountingActor()
+    spec = Speculation(actor, ScriptedSpeculator({0: ["e2e4", "d2d4"]}), SpeculationConfig(k=2))
+    start = position([])
+    spec.opponent_to_move(start)
+    await asyncio.gather(*spec.live_tasks())
+    real = position(["d2d4"])
+    report = await spec.decide(real)
+    assert report.speculation == "hit"
+    assert report.move == sorted(real.legal_moves())[0]
+    assert actor.calls.count(real.moves) == 1  # computed once, by the branch
+    assert report.spec_calls == 3  # the speculator call and two branches
+    assert report.wasted_tokens == 110  # the e2e4 branch, discarded
+    assert report.actor.prompt_tokens == 100
+    await spec.close()
+
+
+async def test_miss_runs_the_actor_on_the_real_position() -> None:
+    """On a miss the actor runs on the real position and the verdict is 'miss'."""
+    actor = CountingActor()
+    spec = Speculation(actor, ScriptedSpeculator({0: ["e2e4"]}), SpeculationConfig(k=1))
+    spec.opponent_to_move(position([]))
+    await asyncio.gather(*spec.live_tasks())
+    report = await spec.decide(position(["g1f3"]))
+    assert report.speculation == "miss"
+    assert actor.calls[-1] == ("g1f3",)
+    await spec.close()
+
+
+class ProbeActor:
+    """Branches search with real Stockfish for long; the real call records what is running."""
+
+    resource: str | None = "cpu"
+
+    def __init__(self, engine: EngineActor, real: tuple[str, ...]) -> None:
+        self.engine = engine
+        self.real = real
+        self.seen: tuple[int, int] | None = None
+        self.speculation: Speculation | None = None
+
+    async def act(self, position: Position, meter: Meter) -> Action:
+        if position.moves == self.real:
+            assert self.speculation is not None
+            self.seen = (self.engine.pool.busy, len(self.speculation.live_tasks()))
+            return Action(position.legal_moves()[0])
+        return await self.engine.act(position, meter)
+
+
+async def test_miss_cancels_every_branch_for_real() -> None:
+    """After a miss, no branch task and no engine search is left when the actor starts."""
+    engine = EngineActor(EngineOptions(nodes=50_000_000), pool_size=3)
+    real = ("g1f3",)
+    actor = ProbeActor(engine, real)
+    spec = Speculation(
+        actor, ScriptedSpeculator({0: ["e2e4", "d2d4"]}), SpeculationConfig(k=2, max_branches=2)
+    )
+    actor.speculation = spec
+    try:
+        spec.opponent_to_move(position([]))
+        async with asyncio.timeout(30):
+            while engine.pool.busy < 2:  # noqa: ASYNC110 (polls the pool until both search)
+                await asyncio.sleep(0.01)
+        assert len(spec.live_tasks()) == 2
+        report = await spec.decide(position(list(real)))
+        assert report.speculation == "miss"
+        assert actor.seen == (0, 0)
+        assert engine.pool.busy == 0
+        # the engines answer at once: they were stopped, not left searching
+        async with asyncio.timeout(5):
+            async with engine.pool.engine() as sf:
+                await sf.ping()
+    finally:
+        await spec.close()
+        await engine.close()
+
+
+class ProbSpeculator:
+    """Fixed guesses with probabilities."""
+
+    def __init__(self, guesses: list[Guess]) -> None:
+        self.guesses = guesses
+
+    async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
+        meter.prompt_tokens += 7
+        return self.guesses[:k]
+
+
+async def test_threshold_and_branch_cap() -> None:
+    """Branches start only for guesses above the threshold, and never beyond the cap."""
+    actor = CountingActor()
+    guesses = [Guess("e2e4", 0.5), Guess("d2d4", 0.3), Guess("c2c4", 0.05), Guess("g1f3", 0.15)]
+    spec = Speculation(
+        actor, ProbSpeculator(guesses), SpeculationConfig(k=4, max_branches=2, threshold=0.1)
+    )
+    spec.opponent_to_move(position([]))
+    await asyncio.gather(*spec.live_tasks())
+    assert sorted(actor.calls) == [("d2d4",), ("e2e4",)]
+    await spec.close()
+
+
+async def test_token_budget_stops_branches() -> None:
+    """Once speculation has spent max_extra_tokens, no new branch starts."""
+    actor = CountingActor()
+    spec = Speculation(
+        actor,
+        ProbSpeculator([Guess("e2e4", 0.9)]),
+        SpeculationConfig(k=1, max_extra_tokens=5),
+    )
+    spec.opponent_to_move(position([]))
+    await asyncio.gather(*spec.live_tasks())
+    assert actor.calls == []  # the speculator call alone (7 tokens) used the budget
+    await spec.close()
+
+
+async def test_pipelined_chains_hits() -> None:
+    """With depth 2, a hit finds the next window already open and its branch computed."""
+    actor = CountingActor()
+
+    # always predict what CountingActor plays: the first legal move in sorted order
+    class Oracle:
+        async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
+            return [Guess(sorted(position.legal_moves())[0], 1.0)]
+
+    spec = Speculation(actor, Oracle(), SpeculationConfig(k=1, depth=2, max_branches=2))
+    p0 = position([])
+    spec.opponent_to_move(p0)
+    for _ in range(10):  # let the chain of windows and branches run
+        await asyncio.gather(*spec.live_tasks())
+    opp = sorted(p0.legal_moves())[0]
+    p1 = p0.after(opp)
+    report = await spec.decide(p1)
+    assert report.speculation == "hit"
+    p2 = p1.after(report.move)
+    p3 = p2.after(sorted(p2.legal_moves())[0])
+    assert p3.moves in {c for c in actor.calls}  # the next reply was computed in advance
+    await spec.close()
+    assert spec.live_tasks() == []
+
+
+async def test_connect4_scripted_hit_ranks(server: RunningServer) -> None:
+    """A scripted speculator on Connect Four gives exactly the expected hit ranks."""
+    (a, ta), (b, tb) = await new_bot(server, "red"), await new_bot(server, "yellow")
+    config = MatchConfig(time_control=TimeControl.parse("none"), max_plies=12)
+
+    class PatientRed(RandomActor):
+        """Red moves only once yellow's prediction for this ply is stored (if one is due),
+        so the test does not depend on who is faster."""
+
+        async def act(self, position: Position, meter: Meter) -> Action:
+            if waiting and position.ply in script:
+                for _ in range(2000):  # up to 10 s
+                    rows = await server.store.get_predictions(current[0])
+                    if any(p.ply == position.ply for p in rows):
+                        break
+                    await asyncio.sleep(0.005)
+            return await super().act(position, meter)
+
+    waiting = False
+    current = [""]
+    script: dict[int, list[str]] = {}
+
+    async def play(yellow: SpeculativePlayer) -> str:
+        game_id = await server.host.create_game("connect4", (a, b), config)
+        current[0] = game_id
+        red = SpeculativePlayer(PatientRed(RandomOptions(seed=5)))
+        clients = [
+            BotClient(red, server.ws_url, ta, max_games=1),
+            BotClient(yellow, server.ws_url, tb, max_games=1),
+        ]
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(c.run() for c in clients))
+        return game_id
+
+    plain = await play(SpeculativePlayer(RandomActor(RandomOptions(seed=6))))
+    reference = await moves_of_server(server, plain)
+    wrong = {m: next(c for c in "1234567" if c != m) for m in set(reference)}
+    script.update(
+        {
+            0: [reference[0]],  # rank 1
+            2: [wrong[reference[2]], reference[2]],  # rank 2
+            4: [wrong[reference[4]]],  # miss
+        }
+    )
+    waiting = True
+    yellow = SpeculativePlayer(
+        RandomActor(RandomOptions(seed=6)),
+        speculator=lambda view: ScriptedSpeculator(script),
+        config=SpeculationConfig(k=2),
+    )
+    game_id = await play(yellow)
+    assert await moves_of_server(server, game_id) == reference  # lossless on Connect Four too
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        detail = (await http.get(f"/api/games/{game_id}")).json()
+    ranks = {m["ply"]: m["hit_rank"] for m in detail["speculation"]["moves"]}
+    assert (ranks[1], ranks[3], ranks[5]) == (1, 2, None)
+    verdicts = {m["ply"]: m["speculation"] for m in detail["speculation"]["moves"]}
+    assert (verdicts[1], verdicts[3], verdicts[5]) == ("hit", "hit", "miss")
+
+
+async def moves_of_server(server: RunningServer, game_id: str) -> list[str]:
+    return [m.move for m in await server.store.get_moves(game_id)]
