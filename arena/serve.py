@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -19,7 +20,7 @@ from arena.limits import Limits
 from arena.server import create_app
 from arena.store import Store
 
-__all__ = ["RunningServer", "running_server"]
+__all__ = ["RunningServer", "running_server", "serve_asgi"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,29 @@ class RunningServer:
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host_name}:{self.port}/ws"
+
+
+@contextlib.asynccontextmanager
+async def serve_asgi(app: Any, host_name: str, port: int, **options: Any) -> AsyncIterator[int]:
+    """Serve an ASGI app on uvicorn in this event loop; yields the bound port.
+
+    ``port=0`` picks a free port. Extra ``options`` go to :class:`uvicorn.Config`.
+    """
+    options.setdefault("log_level", "warning")
+    config = uvicorn.Config(app, host=host_name, port=port, lifespan="off", **options)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # uvicorn offers no readiness event to await
+        if task.done():
+            task.result()  # re-raise why it could not start (e.g. port in use)
+            raise RuntimeError("server stopped before it started")
+        await asyncio.sleep(0.01)
+    try:
+        yield int(server.servers[0].sockets[0].getsockname()[1])
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @contextlib.asynccontextmanager
@@ -60,32 +84,20 @@ async def running_server(
         from web.routes import routes as web_routes
 
         app = create_app(store, host, limits, extra_routes=web_routes(store))
-        config = uvicorn.Config(
+        async with serve_asgi(
             app,
-            host=host_name,
-            port=port,
+            host_name,
+            port,
             ws="websockets-sansio",
             ws_max_size=limits.max_message_bytes,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,
             log_level=log_level,
-            lifespan="off",
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()  # re-raise why it could not start (e.g. port in use)
-                raise RuntimeError("server stopped before it started")
-            await asyncio.sleep(0.01)
-        bound = server.servers[0].sockets[0].getsockname()[1]
-        try:
-            yield RunningServer(host_name, int(bound), store, host)
-        finally:
-            server.should_exit = True
-            await host.close()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        ) as bound:
+            try:
+                yield RunningServer(host_name, bound, store, host)
+            finally:
+                await host.close()
     finally:
         await store.close()
 

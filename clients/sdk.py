@@ -159,6 +159,8 @@ class BotClient:
     client_name: str = "speculative-arena-sdk"
     results: list[GameOver] = field(default_factory=list)
     welcome: Welcome | None = None
+    connections: int = 0
+    """Successful connections so far (more than 1 means it reconnected)."""
     _views: dict[str, GameView] = field(default_factory=dict)
     _thinking: dict[str, _Thinking] = field(default_factory=dict)
     _ws: ClientConnection | None = None
@@ -172,6 +174,7 @@ class BotClient:
                 try:
                     async with websockets.connect(self.url, max_size=None) as ws:
                         self._ws = ws
+                        self.connections += 1
                         await self._session(ws)
                         delay = self.backoff_s[0]
                         if self._done():

@@ -297,3 +297,43 @@ async def test_api_lists_games(server: RunningServer) -> None:
     assert game_id in [g["id"] for g in listing["games"]]
     assert missing.status_code == 404 and "nope" in missing.json()["error"]
     assert page.status_code == 200 and game_id in page.text
+
+
+async def test_time_runs_out_over_the_server(server: RunningServer) -> None:
+    """A player that does not move loses on time; both sides hear game_over 'timeout'."""
+    (a, ta), (b, tb) = await new_bot(server, "slow"), await new_bot(server, "fast")
+    ws_a, ws_b = await connect_bot(server, ta), await connect_bot(server, tb)
+    config = MatchConfig(time_control=TimeControl.parse("0.3+0"))
+    game_id = await server.host.create_game("chess", (a, b), config)
+    over = await recv_type(ws_b, "game_over")
+    assert (over["result"], over["reason"], over["winner"]) == ("0-1", "timeout", 1)
+    assert (await recv_type(ws_a, "game_over"))["reason"] == "timeout"
+    row = await server.store.get_game(game_id)
+    assert row is not None and row.status == "finished" and row.clocks[0] == 0
+
+
+async def test_sdk_reconnects_and_resumes(server: RunningServer) -> None:
+    """When the server drops a bot's connection mid-game, the SDK reconnects and finishes it."""
+    (a, ta), (b, tb) = await new_bot(server, "steady"), await new_bot(server, "dropped")
+    config = MatchConfig(time_control=TimeControl.parse("30+0"), max_plies=300)
+    game_id = await server.host.create_game("chess", (a, b), config)
+    clients = [
+        BotClient(parse_player_spec(f"random:seed={s}").build(), server.ws_url, t, max_games=1)
+        for s, t in ((1, ta), (2, tb))
+    ]
+    clients[1].backoff_s = (0.05, 0.2)
+    tasks = [asyncio.create_task(c.run()) for c in clients]
+    async with asyncio.timeout(30):
+        for _ in range(3000):
+            row = await server.store.get_game(game_id)
+            if row is not None and row.ply >= 4:
+                break
+            await asyncio.sleep(0.001)
+        server.host.peers[b.id].close(1012, "test: dropping this connection")
+        dropped_at = row.ply if row else 0
+        await asyncio.gather(*tasks)
+    final = await server.store.get_game(game_id)
+    assert final is not None and final.status == "finished" and final.reason != "timeout"
+    assert final.ply > dropped_at
+    assert clients[1].connections == 2
+    assert [r.game_id for r in clients[1].results] == [game_id]
