@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from arena.protocol import GameOver, MoveMeta
@@ -45,14 +45,15 @@ class SpeculativePlayer(Bot):
         speculator: SpeculatorFactory | None = None,
         config: SpeculationConfig | None = None,
         name: str = "player",
-        resources: tuple[Any, ...] = (),
+        resources: Sequence[Any] = (),
     ) -> None:
         self.actor = actor
         self.speculator_factory = speculator
         self.config = config or SpeculationConfig(k=0)
         self.name = name
         self._resources = resources
-        """Objects with an async ``close()`` to call when the player closes."""
+        """Objects with an async ``close()`` to call when the player closes (the
+        sequence may grow as per-game speculators are made)."""
         self._games: dict[str, Speculation] = {}
 
     def speculation(self, view: GameView) -> Speculation:

@@ -18,6 +18,9 @@ from typing import Any
 
 from clients.actors.engine import EngineActor, EngineOptions
 from clients.actors.random_player import RandomActor, RandomOptions
+from clients.llm.actor import LLMActor
+from clients.llm.config import LLMOptions
+from clients.llm.speculator import LLMSpeculator
 from clients.player import SpeculativePlayer
 from clients.sdk import GameView
 from clients.speculation import SpeculationConfig, Speculator
@@ -31,7 +34,7 @@ __all__ = [
     "parse_player_spec",
 ]
 
-SPECULATORS = ("none", "engine", "history", "ensemble")
+SPECULATORS = ("none", "engine", "history", "ensemble", "llm")
 
 
 class PlayerSpecError(ValueError):
@@ -44,7 +47,8 @@ class SpeculationOptions:
 
     spec: str = "none"
     """Speculator: none, engine (Stockfish MultiPV), history (this opponent's past
-    moves, engine fallback), or ensemble (history and engine merged)."""
+    moves, engine fallback), ensemble (history and engine merged), or llm (a
+    model asked for the likely moves)."""
     k: int = 1
     """Branches per window (top-k predictions)."""
     depth: int = 1
@@ -59,6 +63,10 @@ class SpeculationOptions:
     """Node limit of the engine speculator."""
     spec_depth: int | None = None
     """Depth limit of the engine speculator (default 6)."""
+    spec_model: str | None = None
+    """Model of the LLM speculator (default: the LLM actor's model)."""
+    spec_base_url: str | None = None
+    """Endpoint of the LLM speculator (default: the LLM actor's endpoint)."""
 
     def config(self) -> SpeculationConfig:
         enabled = self.spec != "none"
@@ -105,6 +113,12 @@ PLAYER_KINDS: dict[str, PlayerKind] = {
             EngineOptions,
             lambda options, slots: EngineActor(options, pool_size=1 + slots),
         ),
+        PlayerKind(
+            "llm",
+            "an LLM over any OpenAI-compatible endpoint (model=..., base_url=...)",
+            LLMOptions,
+            lambda options, _slots: LLMActor(options),
+        ),
     )
 }
 
@@ -125,18 +139,33 @@ class PlayerSpec:
         shared: list[Any] = []
         factory: Callable[[GameView], Speculator | None] | None = None
         if spec.spec != "none":
-            factory = _speculator_factory(spec, shared)
+            factory = _speculator_factory(spec, shared, self.options)
         return SpeculativePlayer(
-            actor, speculator=factory, config=spec.config(), name=self.text, resources=tuple(shared)
+            actor, speculator=factory, config=spec.config(), name=self.text, resources=shared
         )
 
 
+def _llm_speculator_options(spec: SpeculationOptions, actor_options: Any) -> LLMOptions:
+    base = actor_options if isinstance(actor_options, LLMOptions) else None
+    model = spec.spec_model or (base.model if base else None)
+    if model is None:
+        raise PlayerSpecError("spec=llm needs spec_model=... (or an llm player to borrow from)")
+    url = spec.spec_base_url or (base.base_url if base else None)
+    if base is not None:
+        return dataclasses.replace(base, model=model, base_url=url)
+    return LLMOptions(model=model, base_url=url)
+
+
 def _speculator_factory(
-    spec: SpeculationOptions, shared: list[Any]
+    spec: SpeculationOptions, shared: list[Any], actor_options: Any
 ) -> Callable[[GameView], Speculator | None]:
-    """Speculators for each game; the engine speculator is shared by all games."""
+    """Speculators for each game; the engine and LLM speculators are shared by all games."""
     from clients.speculators.engine import EngineSpeculator
 
+    if spec.spec == "llm":
+        llm = LLMSpeculator(_llm_speculator_options(spec, actor_options))
+        shared.append(llm)
+        return lambda _view: llm
     engine = EngineSpeculator(nodes=spec.spec_nodes, depth=spec.spec_depth)
     shared.append(engine)
 
@@ -211,11 +240,24 @@ def parse_player_spec(text: str) -> PlayerSpec:
                 f"valid options: {', '.join(sorted(fields)) or 'none'}; "
                 f"speculation options: {', '.join(sorted(spec_fields))}"
             )
+    missing = [
+        f.name
+        for f in dataclasses.fields(kind.options_type)
+        if f.name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise PlayerSpecError(
+            f"player kind {kind_name!r} needs {', '.join(k + '=...' for k in missing)}"
+        )
     speculation = SpeculationOptions(**spec_values)
     if speculation.spec not in SPECULATORS:
         raise PlayerSpecError(
             f"unknown speculator spec={speculation.spec!r}; valid: {', '.join(SPECULATORS)}"
         )
+    if speculation.spec == "llm":
+        _llm_speculator_options(speculation, kind.options_type(**values))
     if speculation.k < 0 or speculation.depth < 1 or speculation.max_branches < 0:
         raise PlayerSpecError("k must be >= 0, depth >= 1 and max_branches >= 0")
     return PlayerSpec(

@@ -158,7 +158,8 @@ class SpeculationConfig:
     threshold: float = 0.0
     """Start a branch only for guesses at least this probable (when a probability is given)."""
     adaptive: bool = False
-    """Watch whether branches slow the actor down (same resource) and back off if so."""
+    """Watch whether branches slow the actor down (same resource) and back off if so
+    (see :class:`Contention`); only for actors with a ``resource``."""
 
     @property
     def enabled(self) -> bool:
@@ -215,19 +216,48 @@ class _Ledger:
 
 
 @dataclass
-class _Contention:
-    """Actor latency with and without branches running on the same resource."""
+class Contention:
+    """Does speculation slow the actor down? (the adaptive policy's evidence)
 
-    solo: list[float] = field(default_factory=list)
-    shared: list[float] = field(default_factory=list)
-    backoff: bool = False
+    Actor calls on the real position are timed and sorted into *solo* (no
+    branch ran or was cancelled just before on the same resource) and
+    *shared* (branches were cancelled for this call or still run beside it:
+    a local engine pool or a one-slot LLM server may still be busy with them).
+    Once a few solo calls are measured (speculation skips its first windows
+    to measure them), each shared call updates the verdict: when the median
+    shared call is more than ``tolerance`` times the median solo call,
+    speculation backs off; while backed off it tries again every
+    ``retry_every`` windows, and one shared call decides again.
+    """
+
+    def __init__(self, tolerance: float = 1.25, samples: int = 3, retry_every: int = 8) -> None:
+        self.tolerance = tolerance
+        self.samples = samples
+        self.retry_every = retry_every
+        self.solo: list[float] = []
+        self.shared: list[float] = []
+        self.backoff = False
+        self._windows = 0
 
     def record(self, ms: float, overlapped: bool) -> None:
         (self.shared if overlapped else self.solo).append(ms)
-        if len(self.solo) >= 3 and len(self.shared) >= 3:
-            solo = sorted(self.solo[-9:])[len(self.solo[-9:]) // 2]
-            shared = sorted(self.shared[-9:])[len(self.shared[-9:]) // 2]
-            self.backoff = shared > 1.25 * solo
+        if len(self.solo) >= self.samples and self.shared:
+            self.backoff = _median(self.shared[-9:]) > self.tolerance * _median(self.solo[-9:])
+
+    def allow_branches(self) -> bool:
+        """Whether the next window may start branches."""
+        self._windows += 1
+        if len(self.solo) < self.samples:
+            return False  # measure the actor alone first
+        if self.backoff and self._windows % self.retry_every == 0:
+            self.shared.clear()  # try again: contention may have gone
+            self.backoff = False
+        return not self.backoff
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 Publish = Callable[[int, list[Guess]], Coroutine[Any, Any, None]]
@@ -250,7 +280,7 @@ class Speculation:
         self._branches: dict[tuple[str, ...], _Branch] = {}
         self._windows: dict[tuple[str, ...], _Window] = {}
         self._ledger = _Ledger()
-        self._contention = _Contention()
+        self.contention = Contention()
         self._spent_extra = 0
 
     # ------------------------------------------------------------------ queries
@@ -307,9 +337,9 @@ class Speculation:
         # Everything not descending from the decided move is stale: stop it for real,
         # and wait until it has stopped before the actor (if needed) starts.
         keep = (*position.moves, result.move) if result is not None else None
-        await self._cancel_except(keep)
+        cancelled = await self._cancel_except(keep)
         if result is None:
-            result = await self._run_actor(position)
+            result = await self._run_actor(position, overlapped=cancelled > 0)
         ledger, self._ledger = self._ledger, _Ledger()
         wait_ms = (time.perf_counter() - started) * 1000.0
         report = MoveReport(
@@ -334,14 +364,14 @@ class Speculation:
 
     # ------------------------------------------------------------------ internals
 
-    async def _run_actor(self, position: Position) -> ActorResult:
-        overlapped = self._running_branches() > 0
+    async def _run_actor(self, position: Position, *, overlapped: bool) -> ActorResult:
+        overlapped = overlapped or self._running_branches() > 0
         meter = Meter()
         started = time.perf_counter()
         action = await self.actor.act(position, meter)
         ms = (time.perf_counter() - started) * 1000.0
         if self.actor.resource is not None:
-            self._contention.record(ms, overlapped)
+            self.contention.record(ms, overlapped)
         return ActorResult(
             move=position.game.normalize_move(position.state, action.move),
             ms=ms,
@@ -373,6 +403,9 @@ class Speculation:
         window.guesses = [g for g in guesses if g.move in legal][: self.config.k]
         if window.real:
             self._spawn_publish(window)
+        watched = self.config.adaptive and self.actor.resource is not None
+        if watched and not self.contention.allow_branches():
+            return
         for guess in window.guesses:
             if not self._may_branch(guess):
                 continue
@@ -384,9 +417,7 @@ class Speculation:
             return False
         if config.max_extra_tokens is not None and self._spent_extra >= config.max_extra_tokens:
             return False
-        if guess.prob is not None and guess.prob < config.threshold:
-            return False
-        return not (config.adaptive and self._contention.backoff)
+        return guess.prob is None or guess.prob >= config.threshold
 
     def _start_branch(self, position: Position, depth: int) -> None:
         if position.moves in self._branches or position.over:
@@ -453,9 +484,12 @@ class Speculation:
         self._ledger.wasted_tokens += spent
         self._spent_extra += spent
 
-    async def _cancel_except(self, keep: tuple[str, ...] | None) -> None:
-        """Cancel every branch and window not under ``keep`` and wait until stopped."""
+    async def _cancel_except(self, keep: tuple[str, ...] | None) -> int:
+        """Cancel every branch and window not under ``keep`` and wait until stopped.
+
+        Returns how many branches were still running (and so were cancelled)."""
         tasks: list[asyncio.Task[Any]] = []
+        running = 0
         for key in list(self._branches):
             if keep is not None and key[: len(keep)] == keep:
                 continue
@@ -465,6 +499,7 @@ class Speculation:
                 continue
             task = self._drop_branch(key)
             if task is not None:
+                running += 0 if task.done() else 1
                 tasks.append(task)
         for key in list(self._windows):
             if keep is not None and key[: len(keep)] == keep:
@@ -476,6 +511,7 @@ class Speculation:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        return running
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

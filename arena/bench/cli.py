@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from arena.bench.speculation import WORKLOADS, WorkloadResult, run_bench
+from arena.bench.speculation import WORKLOADS, WorkloadOptions, WorkloadResult, run_bench
 
 __all__ = ["bench"]
 
@@ -64,7 +64,7 @@ def show(result: WorkloadResult) -> None:
 @bench.command("speculation")
 @click.option(
     "--workload",
-    type=click.Choice(sorted(WORKLOADS)),
+    type=click.Choice(WORKLOADS),
     default="stockfish",
     show_default=True,
 )
@@ -73,15 +73,49 @@ def show(result: WorkloadResult) -> None:
 @click.option("--k", default=1, show_default=True, help="Branches per window (top-k).")
 @click.option("--depth", default=1, show_default=True, help="1: one-step; 2+: pipelined.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def speculation(workload: str, games: int, plies: int, k: int, depth: int, as_json: bool) -> None:
-    """Play the same pairings with speculation off and on; print what it saved."""
+@click.option("--scale", default=0.005, show_default=True, help="api-sim: latency scale.")
+@click.option("--base-url", default=None, help="openai: endpoint (key from OPENAI_API_KEY).")
+@click.option("--model", default=None, help="openai: actor model.")
+@click.option("--speculator-model", default=None, help="openai: speculator model.")
+def speculation(
+    workload: str,
+    games: int,
+    plies: int,
+    k: int,
+    depth: int,
+    as_json: bool,
+    scale: float,
+    base_url: str | None,
+    model: str | None,
+    speculator_model: str | None,
+) -> None:
+    """Play the same pairings with speculation off and on; print what it saved.
+
+    Workloads: stockfish (engine actors at fixed nodes, engine speculator);
+    api-sim (a labelled simulation of the paper's remote models, real LLM
+    client code); openai (any OpenAI-compatible endpoint).
+    """
 
     def progress(line: str) -> None:
         console.print(line, highlight=False)
 
-    result = asyncio.run(
-        run_bench(workload, games=games, plies=plies, k=k, depth=depth, progress=progress)
+    options = WorkloadOptions(
+        scale=scale, base_url=base_url, model=model, speculator_model=speculator_model
     )
+    try:
+        result = asyncio.run(
+            run_bench(
+                workload,
+                games=games,
+                plies=plies,
+                k=k,
+                depth=depth,
+                options=options,
+                progress=progress,
+            )
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=1))
     else:

@@ -278,3 +278,63 @@ async def test_connect4_scripted_hit_ranks(server: RunningServer) -> None:
 
 async def moves_of_server(server: RunningServer, game_id: str) -> list[str]:
     return [m.move for m in await server.store.get_moves(game_id)]
+
+
+class OneSlotServer:
+    """SIMULATION of a local model server with one slot (like llama.cpp): requests queue,
+    and a request whose client went away still runs to the end of its batch."""
+
+    def __init__(self, work_s: float) -> None:
+        self.work_s = work_s
+        self.lock = asyncio.Lock()
+
+    async def request(self) -> None:
+        await self.lock.acquire()
+        job = asyncio.create_task(asyncio.sleep(self.work_s))  # the simulated compute
+        job.add_done_callback(lambda _job: self.lock.release())
+        await asyncio.shield(job)  # a cancelled client does not stop the server's batch
+
+
+class SlotActor:
+    """An actor whose calls all go to one OneSlotServer."""
+
+    resource: str | None = "llm:local"
+
+    def __init__(self, server: OneSlotServer) -> None:
+        self.server = server
+        self.branch_calls = 0
+
+    async def act(self, position: Position, meter: Meter) -> Action:
+        await self.server.request()
+        return Action(sorted(position.legal_moves())[0])
+
+
+class WrongGuess:
+    """Always guesses a move the test will not play (the last in sorted order)."""
+
+    async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
+        return [Guess(sorted(position.legal_moves())[-1], 0.9)]
+
+
+async def test_adaptive_backs_off_when_branches_queue_behind_the_actor() -> None:
+    """With a one-slot server, cancelled branches delay the actor; adaptive stops branching."""
+    actor = SlotActor(OneSlotServer(work_s=0.03))
+    spec = Speculation(actor, WrongGuess(), SpeculationConfig(k=1, adaptive=True))
+    branches_started = []
+    pos = position([])
+    for i in range(10):
+        spec.opponent_to_move(pos)
+        for _ in range(5):  # let the window open and its branch reach the server
+            await asyncio.sleep(0)
+        branches_started.append(len(spec._branches))
+        legal = sorted(pos.legal_moves())
+        real = pos.after(legal[(3 * i) % (len(legal) - 1)])  # never the guessed (last) move
+        report = await spec.decide(real)
+        pos = real.after(report.move)
+    await spec.close()
+    assert branches_started[:3] == [0, 0, 0]  # measures the actor alone first
+    assert branches_started[3] == 1  # then speculates, sees the actor slowed down ...
+    assert spec.contention.backoff
+    assert branches_started[4:7] == [0, 0, 0]  # ... and stops starting branches,
+    assert branches_started[7] == 1  # tries again after a while,
+    assert branches_started[8:] == [0, 0]  # and backs off again

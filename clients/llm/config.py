@@ -1,0 +1,60 @@
+"""Options of the LLM actor and speculator, as one typed, frozen value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["NO_KEY", "LLMOptions"]
+
+NO_KEY = "sk-no-key"
+"""The API key sent when the key's environment variable is unset (local servers ignore it)."""
+
+_STRUCTURED = ("auto", "on", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class LLMOptions:
+    """How to reach a model behind an OpenAI-compatible endpoint, and how to ask it.
+
+    The API key is never held here: only the name of the environment variable
+    it is read from when the client is created (so options can be logged).
+    """
+
+    model: str
+    """Model name as the endpoint knows it (``gpt-5``, ``gemma-3-270m``, ...)."""
+    base_url: str | None = None
+    """Endpoint, e.g. ``http://127.0.0.1:8080/v1``; ``None`` for api.openai.com."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the key; unset means the placeholder :data:`NO_KEY`."""
+    temperature: float = 0.0
+    """Sampling temperature; 0 (with a seed) keeps a deterministic server deterministic."""
+    seed: int | None = 0
+    """Sampling seed, sent when not ``None``."""
+    reasoning_effort: str | None = None
+    """``low``, ``medium``, ``high``, ... for reasoning models; not sent when ``None``."""
+    max_tokens: int | None = 256
+    """Cap on completion tokens per call; not sent when ``None``."""
+    structured: str = "auto"
+    """``on``: constrain answers with a JSON schema whose move is an enum of the
+    legal moves; ``off``: free text; ``auto``: structured until the endpoint
+    rejects ``response_format`` (HTTP 400), then free text for good."""
+    show_legal: bool = True
+    """List the legal moves in the prompt."""
+    retries: int = 2
+    """Rethinks (with feedback) after an illegal or unreadable answer."""
+    timeout_s: float = 60.0
+    """Cap on one call, in seconds; the game clock may lower it."""
+    stream: bool = True
+    """Stream replies, so tokens are metered as they arrive and a cancel stops the server."""
+
+    def __post_init__(self) -> None:
+        if self.structured not in _STRUCTURED:
+            raise ValueError(
+                f"structured={self.structured!r}; expected one of {', '.join(_STRUCTURED)}"
+            )
+        if self.retries < 0:
+            raise ValueError(f"retries={self.retries}; expected 0 or more")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s={self.timeout_s}; expected a positive number of seconds")
+        if not self.model:
+            raise ValueError("model is empty; give the model name the endpoint serves")
