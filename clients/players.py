@@ -21,6 +21,7 @@ from clients.actors.random_player import RandomActor, RandomOptions
 from clients.llm.actor import LLMActor
 from clients.llm.config import LLMOptions
 from clients.llm.speculator import LLMSpeculator
+from clients.local_llm import LocalLLMActor, LocalLLMOptions, LocalLLMServer, LocalLLMSpeculator
 from clients.player import SpeculativePlayer
 from clients.sdk import GameView
 from clients.speculation import SpeculationConfig, Speculator
@@ -96,6 +97,8 @@ class PlayerKind:
     options_type: type[Any]
     actor: Callable[[Any, int], Any]
     """Build the actor from its options and the number of parallel branch slots."""
+    default_speculation: tuple[tuple[str, str], ...] = ()
+    """Speculation options this kind uses unless the spec says otherwise."""
 
 
 PLAYER_KINDS: dict[str, PlayerKind] = {
@@ -112,6 +115,13 @@ PLAYER_KINDS: dict[str, PlayerKind] = {
             "the Stockfish chess engine over UCI",
             EngineOptions,
             lambda options, slots: EngineActor(options, pool_size=1 + slots),
+        ),
+        PlayerKind(
+            "local-llm",
+            "Gemma 3 270M on its own local llama.cpp server (no key, no network)",
+            LocalLLMOptions,
+            lambda options, _slots: LocalLLMActor(options),
+            default_speculation=(("spec", "llm"), ("k", "1")),
         ),
         PlayerKind(
             "llm",
@@ -139,7 +149,7 @@ class PlayerSpec:
         shared: list[Any] = []
         factory: Callable[[GameView], Speculator | None] | None = None
         if spec.spec != "none":
-            factory = _speculator_factory(spec, shared, self.options)
+            factory = _speculator_factory(spec, shared, self.options, actor)
         return SpeculativePlayer(
             actor, speculator=factory, config=spec.config(), name=self.text, resources=shared
         )
@@ -157,11 +167,17 @@ def _llm_speculator_options(spec: SpeculationOptions, actor_options: Any) -> LLM
 
 
 def _speculator_factory(
-    spec: SpeculationOptions, shared: list[Any], actor_options: Any
+    spec: SpeculationOptions, shared: list[Any], actor_options: Any, actor: Any
 ) -> Callable[[GameView], Speculator | None]:
     """Speculators for each game; the engine and LLM speculators are shared by all games."""
     from clients.speculators.engine import EngineSpeculator
 
+    if spec.spec == "llm" and isinstance(actor, LocalLLMActor) and spec.spec_model is None:
+        own = actor.options.spec_server == "own"
+        server = LocalLLMServer(actor.options) if own else actor.server
+        local = LocalLLMSpeculator(server, actor.options, own=own)
+        shared.append(local)
+        return lambda _view: local
     if spec.spec == "llm":
         llm = LLMSpeculator(_llm_speculator_options(spec, actor_options))
         shared.append(llm)
@@ -224,7 +240,9 @@ def parse_player_spec(text: str) -> PlayerSpec:
     fields = {f.name for f in dataclasses.fields(kind.options_type)}
     spec_fields = {f.name for f in dataclasses.fields(SpeculationOptions)}
     values: dict[str, Any] = {}
-    spec_values: dict[str, Any] = {}
+    spec_values: dict[str, Any] = {
+        key: _convert(kind_name, key, raw, spec_hints[key]) for key, raw in kind.default_speculation
+    }
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, sep, raw = item.partition("=")
         key = key.strip()
@@ -256,7 +274,7 @@ def parse_player_spec(text: str) -> PlayerSpec:
         raise PlayerSpecError(
             f"unknown speculator spec={speculation.spec!r}; valid: {', '.join(SPECULATORS)}"
         )
-    if speculation.spec == "llm":
+    if speculation.spec == "llm" and kind.name != "local-llm":
         _llm_speculator_options(speculation, kind.options_type(**values))
     if speculation.k < 0 or speculation.depth < 1 or speculation.max_branches < 0:
         raise PlayerSpecError("k must be >= 0, depth >= 1 and max_branches >= 0")

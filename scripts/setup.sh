@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-EXTRAS=${ARENA_EXTRAS:-dev}
+# dev: test and lint tools; local: the embedded LLM (llama.cpp compiles on the
+# first install, about 5 minutes on 2 cores; pip's cache makes it fast after).
+EXTRAS=${ARENA_EXTRAS:-dev,local}
 
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"

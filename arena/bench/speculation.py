@@ -226,9 +226,9 @@ class SpeculationBench:
     progress: Callable[[str], None] = lambda _line: None
 
     def spec_text(self, mode: str) -> str:
-        if mode == "off":
-            return self.workload.actor
         joiner = "," if ":" in self.workload.actor else ":"
+        if mode == "off":
+            return f"{self.workload.actor}{joiner}spec=none"
         return (
             f"{self.workload.actor}{joiner}{self.workload.speculation},"
             f"k={self.k},depth={self.depth},max_branches={max(1, self.k * self.depth)}"
@@ -272,7 +272,7 @@ class SpeculationBench:
             )
 
 
-WORKLOADS = ("stockfish", "api-sim", "openai")
+WORKLOADS = ("stockfish", "api-sim", "local-llm", "openai")
 
 
 @dataclass(frozen=True)
@@ -306,6 +306,10 @@ async def workload(name: str, options: WorkloadOptions) -> AsyncIterator[Workloa
                 speculation="spec=llm,spec_model=sim-speculator",
                 simulated=True,
             )
+    elif name == "local-llm":
+        # Two real local players, each on its own llama.cpp server (1 thread each);
+        # the speculator shares its player's server, so the adaptive policy watches it.
+        yield Workload(name="local-llm", actor="local-llm", speculation="spec=llm,adaptive=true")
     elif name == "openai":
         if not options.base_url or not options.model:
             raise ValueError("the openai workload needs --base-url and --model")
