@@ -13,7 +13,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from clients.actors.engine import EngineActor, EngineOptions
@@ -44,22 +44,17 @@ class PlayerSpecError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SpeculationOptions:
-    """Speculation options, valid for every player kind."""
+    """Speculation options, valid for every player kind: the speculator and its
+    settings here, the policy (``k``, ``depth``, ``max_branches``,
+    ``max_extra_tokens``, ``threshold``, ``adaptive``) as a
+    :class:`~clients.speculation.SpeculationConfig`, whose keys a spec names
+    directly."""
 
     spec: str = "none"
     """Speculator: none, engine (Stockfish MultiPV), history (this opponent's past
     moves, engine fallback), ensemble (history and engine merged), or llm (a
     model asked for the likely moves)."""
-    k: int = 1
-    """Branches per window (top-k predictions)."""
-    depth: int = 1
-    """1: one-step speculation; 2 or more: pipelined."""
-    max_branches: int = 4
-    max_extra_tokens: int | None = None
-    threshold: float = 0.0
-    """Start a branch only for predictions at least this probable."""
-    adaptive: bool = False
-    """Back off when branches slow the actor down."""
+    policy: SpeculationConfig = field(default_factory=SpeculationConfig)
     spec_nodes: int | None = None
     """Node limit of the engine speculator."""
     spec_depth: int | None = None
@@ -70,22 +65,15 @@ class SpeculationOptions:
     """Endpoint of the LLM speculator (default: the LLM actor's endpoint)."""
 
     def config(self) -> SpeculationConfig:
-        enabled = self.spec != "none"
-        return SpeculationConfig(
-            k=self.k if enabled else 0,
-            depth=self.depth,
-            max_branches=self.max_branches,
-            max_extra_tokens=self.max_extra_tokens,
-            threshold=self.threshold,
-            adaptive=self.adaptive,
-        )
+        """The policy, switched off (k=0) when there is no speculator."""
+        return self.policy if self.spec != "none" else dataclasses.replace(self.policy, k=0)
 
     @property
     def branch_slots(self) -> int:
         """Engine processes branches may need at once."""
         if self.spec == "none":
             return 0
-        return min(self.max_branches, self.k * max(1, self.depth))
+        return min(self.policy.max_branches, self.policy.k * max(1, self.policy.depth))
 
 
 @dataclass(frozen=True)
@@ -140,7 +128,7 @@ class PlayerSpec:
     text: str
     kind: PlayerKind
     options: Any
-    speculation: SpeculationOptions = SpeculationOptions()
+    speculation: SpeculationOptions = field(default_factory=SpeculationOptions)
 
     def build(self) -> SpeculativePlayer:
         """A new player of this kind with these options."""
@@ -236,14 +224,18 @@ def parse_player_spec(text: str) -> PlayerSpec:
         valid = ", ".join(f"{k} ({v.description})" for k, v in PLAYER_KINDS.items())
         raise PlayerSpecError(f"unknown player kind {kind_name!r}; valid kinds: {valid}")
     hints = typing.get_type_hints(kind.options_type)
-    spec_hints = typing.get_type_hints(SpeculationOptions)
+    spec_hints = typing.get_type_hints(SpeculationOptions) | typing.get_type_hints(
+        SpeculationConfig
+    )
     fields = {f.name for f in dataclasses.fields(kind.options_type)}
-    spec_fields = {f.name for f in dataclasses.fields(SpeculationOptions)}
+    spec_fields = {f.name for f in dataclasses.fields(SpeculationOptions)} - {"policy"}
+    policy_fields = {f.name for f in dataclasses.fields(SpeculationConfig)}
     values: dict[str, Any] = {}
-    spec_values: dict[str, Any] = {
-        key: _convert(kind_name, key, raw, spec_hints[key]) for key, raw in kind.default_speculation
-    }
-    for item in filter(None, (part.strip() for part in rest.split(","))):
+    spec_values: dict[str, Any] = {}
+    policy_values: dict[str, Any] = {}
+    items = [f"{key}={raw}" for key, raw in kind.default_speculation]
+    items += filter(None, (part.strip() for part in rest.split(",")))
+    for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep:
@@ -252,11 +244,13 @@ def parse_player_spec(text: str) -> PlayerSpec:
             values[key] = _convert(kind_name, key, raw.strip(), hints[key])
         elif key in spec_fields:
             spec_values[key] = _convert(kind_name, key, raw.strip(), spec_hints[key])
+        elif key in policy_fields:
+            policy_values[key] = _convert(kind_name, key, raw.strip(), spec_hints[key])
         else:
             raise PlayerSpecError(
                 f"unknown option {key!r} for player kind {kind_name!r}; "
                 f"valid options: {', '.join(sorted(fields)) or 'none'}; "
-                f"speculation options: {', '.join(sorted(spec_fields))}"
+                f"speculation options: {', '.join(sorted(spec_fields | policy_fields))}"
             )
     missing = [
         f.name
@@ -269,14 +263,15 @@ def parse_player_spec(text: str) -> PlayerSpec:
         raise PlayerSpecError(
             f"player kind {kind_name!r} needs {', '.join(k + '=...' for k in missing)}"
         )
-    speculation = SpeculationOptions(**spec_values)
+    speculation = SpeculationOptions(**spec_values, policy=SpeculationConfig(**policy_values))
     if speculation.spec not in SPECULATORS:
         raise PlayerSpecError(
             f"unknown speculator spec={speculation.spec!r}; valid: {', '.join(SPECULATORS)}"
         )
     if speculation.spec == "llm" and kind.name != "local-llm":
         _llm_speculator_options(speculation, kind.options_type(**values))
-    if speculation.k < 0 or speculation.depth < 1 or speculation.max_branches < 0:
+    policy = speculation.policy
+    if policy.k < 0 or policy.depth < 1 or policy.max_branches < 0:
         raise PlayerSpecError("k must be >= 0, depth >= 1 and max_branches >= 0")
     return PlayerSpec(
         text=text.strip(),

@@ -7,7 +7,7 @@ import pytest
 from clients.actors.engine import EngineActor, EngineOptions, find_stockfish
 from clients.actors.random_player import RandomActor, RandomOptions
 from clients.players import PlayerSpecError, SpeculationOptions, parse_player_spec
-from clients.speculation import Meter, Position
+from clients.speculation import Meter, Position, SpeculationConfig
 from games import get_game, replay
 
 
@@ -20,7 +20,9 @@ def test_parse_spec_with_options() -> None:
     assert parse_player_spec("random").options == RandomOptions()
     assert parse_player_spec("random:seed=7").options == RandomOptions(seed=7)
     with_spec = parse_player_spec("stockfish:nodes=200000,spec=engine,k=2,depth=1")
-    assert with_spec.speculation == SpeculationOptions(spec="engine", k=2, depth=1)
+    assert with_spec.speculation == SpeculationOptions(
+        spec="engine", policy=SpeculationConfig(k=2, depth=1)
+    )
     assert with_spec.speculation.config().k == 2
 
 
@@ -48,6 +50,7 @@ def test_option_names_do_not_clash() -> None:
     from clients.players import PLAYER_KINDS
 
     spec_keys = {f.name for f in dataclasses.fields(SpeculationOptions)}
+    spec_keys |= {f.name for f in dataclasses.fields(SpeculationConfig)}
     for kind in PLAYER_KINDS.values():
         assert not spec_keys & {f.name for f in dataclasses.fields(kind.options_type)}, kind.name
 
