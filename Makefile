@@ -7,7 +7,7 @@ setup:
 	@./scripts/setup.sh
 
 demo: setup
-	$(VENV)/arena play stockfish:nodes=20000 random --max-plies 200 --db arena.db
+	$(VENV)/arena demo --db arena.db
 
 test: setup lint
 	$(VENV)/pytest

@@ -410,8 +410,16 @@ def protocol_schema() -> None:
 
 def _register_subcommands() -> None:
     from arena.bench.cli import bench
+    from arena.tournament.cli import demo, leaderboard, tournament
 
     main.add_command(bench)
+    main.add_command(tournament)
+    main.add_command(leaderboard)
+    main.add_command(demo)
 
 
 _register_subcommands()
+
+
+if __name__ == "__main__":
+    main()

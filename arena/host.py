@@ -153,6 +153,8 @@ class Host:
         initial_state: str | None = None,
         tournament_id: str | None = None,
         opening: str | None = None,
+        round_no: int | None = None,
+        pairing_key: str | None = None,
     ) -> str:
         """Store a new game between two bots; it starts once both are connected."""
         if bots[0].id == bots[1].id:
@@ -170,6 +172,8 @@ class Host:
             clocks=match.clock.remaining_ms,
             tournament_id=tournament_id,
             opening=opening,
+            round_no=round_no,
+            pairing_key=pairing_key,
         )
         hosted = HostedGame(id=game_id, bots=bots, match=match)
         self.games[game_id] = hosted

@@ -25,10 +25,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from arena import __version__
 from arena.errors import ErrorCode, ProtocolError
 from arena.host import Host, error_message
+from arena.leaderboard import build_leaderboard, crosstable
 from arena.limits import Limits, TokenBucket
 from arena.protocol import PROTOCOL_VERSION, Hello, Welcome, dump, parse_client_message
 from arena.records import NotChessError, game_detail, game_pgn, game_summary
-from arena.store import BotRow, Store
+from arena.store import BotRow, Store, TournamentRow
 
 __all__ = ["WsPeer", "create_app"]
 
@@ -282,6 +283,47 @@ class _Endpoints:
         moves = [{"move": move, "count": count} for move, count in rows]
         return JSONResponse({"game": game, "bot": bot, "key": key, "moves": moves})
 
+    async def leaderboard(self, request: Request) -> Response:
+        board = await build_leaderboard(
+            self.store,
+            tournament_id=request.query_params.get("tournament"),
+            game=request.query_params.get("game"),
+        )
+        return JSONResponse(board.to_json())
+
+    async def tournaments(self, request: Request) -> Response:
+        rows = await self.store.list_tournaments()
+        return JSONResponse({"tournaments": [await self._tournament_summary(t) for t in rows]})
+
+    async def tournament(self, request: Request) -> Response:
+        tournament_id = request.path_params["tournament_id"]
+        row = await self.store.get_tournament(tournament_id)
+        if row is None:
+            return _json_error(404, f"no tournament {tournament_id!r}")
+        games = await self.store.list_games(limit=None, tournament_id=tournament_id)
+        detail = await self._tournament_summary(row)
+        detail["config"] = row.config
+        detail["leaderboard"] = (
+            await build_leaderboard(self.store, tournament_id=tournament_id)
+        ).to_json()
+        detail["crosstable"] = crosstable(games)
+        detail["games"] = [game_summary(g) for g in games]
+        return JSONResponse(detail)
+
+    async def _tournament_summary(self, row: TournamentRow) -> dict[str, Any]:
+        games = await self.store.list_games(limit=None, tournament_id=row.id)
+        return {
+            "id": row.id,
+            "name": row.name,
+            "format": row.format,
+            "game": row.game,
+            "status": row.status,
+            "players": [p["name"] for p in row.config.get("players", [])],
+            "games_finished": sum(1 for g in games if g.status == "finished" and g.result != "*"),
+            "created_at": row.created_at,
+            "finished_at": row.finished_at,
+        }
+
     async def health(self, request: Request) -> Response:
         return JSONResponse(
             {"status": "ok", "version": __version__, "live_games": len(self.host.games)}
@@ -308,6 +350,9 @@ def create_app(
         Route("/api/games/{game_id}", endpoints.get_game),
         Route("/api/games/{game_id}/pgn", endpoints.get_pgn),
         Route("/api/history", endpoints.history),
+        Route("/api/leaderboard", endpoints.leaderboard),
+        Route("/api/tournaments", endpoints.tournaments),
+        Route("/api/tournaments/{tournament_id}", endpoints.tournament),
         *(extra_routes or []),
     ]
 

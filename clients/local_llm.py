@@ -98,6 +98,10 @@ class LocalLLMOptions:
             seed=self.seed,
             max_tokens=self.max_tokens,
             structured=self.structured,
+            schema_format="json_object",
+            # llama-cpp-python reports usage only without streaming; its prefill
+            # dominates a move anyway, so streaming would not save a cancelled call.
+            stream=False,
             retries=self.retries,
             timeout_s=self.timeout_s,
         )
@@ -239,6 +243,8 @@ class LocalLLMSpeculator:
                     seed=self.options.seed,
                     max_tokens=24 * k + 16,
                     structured=self.options.structured,
+                    schema_format="json_object",
+                    stream=False,
                     timeout_s=self.options.timeout_s,
                 )
             )

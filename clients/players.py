@@ -84,7 +84,8 @@ class PlayerKind:
     description: str
     options_type: type[Any]
     actor: Callable[[Any, int], Any]
-    """Build the actor from its options and the number of parallel branch slots."""
+    """Build the actor from its options and the number of extra parallel calls
+    (branches, and other games played at once)."""
     default_speculation: tuple[tuple[str, str], ...] = ()
     """Speculation options this kind uses unless the spec says otherwise."""
 
@@ -130,10 +131,13 @@ class PlayerSpec:
     options: Any
     speculation: SpeculationOptions = field(default_factory=SpeculationOptions)
 
-    def build(self) -> SpeculativePlayer:
-        """A new player of this kind with these options."""
+    def build(self, parallel_games: int = 1) -> SpeculativePlayer:
+        """A new player of this kind with these options.
+
+        ``parallel_games``: games it may play at once (sizes its engine pool)."""
         spec = self.speculation
-        actor = self.kind.actor(self.options, spec.branch_slots)
+        slots = (1 + spec.branch_slots) * max(1, parallel_games) - 1
+        actor = self.kind.actor(self.options, slots)
         shared: list[Any] = []
         factory: Callable[[GameView], Speculator | None] | None = None
         if spec.spec != "none":

@@ -38,6 +38,7 @@ __all__ = [
     "PredictionRow",
     "Store",
     "StoreError",
+    "TournamentRow",
     "database_url",
     "hash_token",
     "now_ms",
@@ -110,6 +111,21 @@ class GameRow:
     started_at: int | None
     finished_at: int | None
     tournament_id: str | None
+    round: int | None = None
+    opening: str | None = None
+    pairing_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TournamentRow:
+    id: str
+    name: str
+    format: str
+    game: str
+    config: dict[str, Any]
+    status: str
+    created_at: int
+    finished_at: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +187,22 @@ def _game_row(r: Any) -> GameRow:
         started_at=r.started_at,
         finished_at=r.finished_at,
         tournament_id=r.tournament_id,
+        round=r.round,
+        opening=r.opening,
+        pairing_key=r.pairing_key,
+    )
+
+
+def _tournament_row(r: Any) -> TournamentRow:
+    return TournamentRow(
+        id=r.id,
+        name=r.name,
+        format=r.format,
+        game=r.game,
+        config=r.config,
+        status=r.status,
+        created_at=r.created_at,
+        finished_at=r.finished_at,
     )
 
 
@@ -294,6 +326,7 @@ class Store:
         tournament_id: str | None = None,
         round_no: int | None = None,
         opening: str | None = None,
+        pairing_key: str | None = None,
     ) -> str:
         """Store a new game (status ``created``); returns its id."""
         for _ in range(5):
@@ -319,6 +352,7 @@ class Store:
                             tournament_id=tournament_id,
                             round=round_no,
                             opening=opening,
+                            pairing_key=pairing_key,
                         )
                     )
                 return game_id
@@ -448,9 +482,15 @@ class Store:
         return None if row is None else _game_row(row)
 
     async def list_games(
-        self, *, limit: int = 100, status: str | None = None, bot: str | None = None
+        self,
+        *,
+        limit: int | None = 100,
+        status: str | None = None,
+        bot: str | None = None,
+        tournament_id: str | None = None,
+        game: str | None = None,
     ) -> list[GameRow]:
-        """Most recent games first."""
+        """Most recent games first (``limit=None``: all of them)."""
         query = (
             select(*_GAME_COLUMNS)
             .join(_s0, _s0.c.id == t.games.c.seat0_bot_id)
@@ -462,9 +502,78 @@ class Store:
             query = query.where(t.games.c.status == status)
         if bot is not None:
             query = query.where((_s0.c.name == bot) | (_s1.c.name == bot))
+        if tournament_id is not None:
+            query = query.where(t.games.c.tournament_id == tournament_id)
+        if game is not None:
+            query = query.where(t.games.c.game == game)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_game_row(r) for r in rows]
+
+    async def mark_interrupted(self, game_id: str) -> None:
+        """Close a game cut off mid-way (kept, result ``*``, reason ``interrupted``)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(t.games)
+                .where((t.games.c.id == game_id) & (t.games.c.status != "finished"))
+                .values(
+                    status="finished", result="*", reason="interrupted", finished_at=int(now_ms())
+                )
+            )
+
+    # ------------------------------------------------------------------ tournaments
+
+    async def create_tournament(
+        self, *, name: str, format: str, game: str, config: dict[str, Any]
+    ) -> str:
+        """Store a new tournament (status ``running``); returns its id."""
+        tournament_id = "t" + new_game_id()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(t.tournaments).values(
+                    id=tournament_id,
+                    name=name,
+                    format=format,
+                    game=game,
+                    config=config,
+                    status="running",
+                    created_at=int(now_ms()),
+                )
+            )
+        return tournament_id
+
+    async def get_tournament(self, tournament_id: str) -> TournamentRow | None:
+        query = select(t.tournaments).where(t.tournaments.c.id == tournament_id)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _tournament_row(row)
+
+    async def find_tournament(self, name: str) -> TournamentRow | None:
+        """The most recent tournament called ``name``."""
+        query = (
+            select(t.tournaments)
+            .where(t.tournaments.c.name == name)
+            .order_by(t.tournaments.c.created_at.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _tournament_row(row)
+
+    async def list_tournaments(self) -> list[TournamentRow]:
+        query = select(t.tournaments).order_by(t.tournaments.c.created_at.desc())
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_tournament_row(r) for r in rows]
+
+    async def set_tournament_status(self, tournament_id: str, status: str) -> None:
+        finished = int(now_ms()) if status == "finished" else None
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(t.tournaments)
+                .where(t.tournaments.c.id == tournament_id)
+                .values(status=status, finished_at=finished)
+            )
 
     async def get_moves(self, game_id: str) -> list[MoveRow]:
         query = select(t.moves).where(t.moves.c.game_id == game_id).order_by(t.moves.c.ply)

@@ -23,19 +23,33 @@ def _v1_initial(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
-def _v2_moves_position_key(conn: Connection) -> None:
-    """Add ``moves.position_key`` (the key of the position before the move) and its index.
+def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
+    """Add a column unless it exists (migration 1 creates the tables from the
+    current metadata, so on a fresh database later columns exist already)."""
+    columns = {c["name"] for c in inspect(conn).get_columns(table)}
+    if column not in columns:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
-    Migration 1 creates the tables from the current metadata, so on a fresh
-    database the column and index exist already: only add what is missing.
-    """
-    columns = {c["name"] for c in inspect(conn).get_columns("moves")}
-    if "position_key" not in columns:
-        conn.execute(text("ALTER TABLE moves ADD COLUMN position_key TEXT"))
+
+def _v2_moves_position_key(conn: Connection) -> None:
+    """Add ``moves.position_key`` (the key of the position before the move) and its index."""
+    _add_column(conn, "moves", "position_key", "TEXT")
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_moves_position_key ON moves (position_key)"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_moves_position_key]
+def _v3_games_pairing_key(conn: Connection) -> None:
+    """Add ``games.pairing_key`` (which planned tournament game this is), for resuming."""
+    _add_column(conn, "games", "pairing_key", "VARCHAR(200)")
+    conn.execute(
+        text("CREATE INDEX IF NOT EXISTS ix_games_tournament ON games (tournament_id, pairing_key)")
+    )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1_initial,
+    _v2_moves_position_key,
+    _v3_games_pairing_key,
+]
 """Migration ``i`` brings the schema to version ``i + 1``."""
 
 

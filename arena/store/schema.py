@@ -86,7 +86,9 @@ games = Table(
     Column("tournament_id", String(32), ForeignKey("tournaments.id"), nullable=True),
     Column("round", Integer, nullable=True),
     Column("opening", Text, nullable=True),
+    Column("pairing_key", String(200), nullable=True),  # a tournament's planned game
     Index("ix_games_status", "status"),
+    Index("ix_games_tournament", "tournament_id", "pairing_key"),
     Index("ix_games_created", "created_at"),
 )
 

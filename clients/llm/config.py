@@ -38,6 +38,10 @@ class LLMOptions:
     """``on``: constrain answers with a JSON schema whose move is an enum of the
     legal moves; ``off``: free text; ``auto``: structured until the endpoint
     rejects ``response_format`` (HTTP 400), then free text for good."""
+    schema_format: str = "json_schema"
+    """How the schema is sent: ``json_schema`` (OpenAI's ``response_format``) or
+    ``json_object`` (``{"type": "json_object", "schema": ...}``, as
+    llama-cpp-python's server takes it)."""
     show_legal: bool = True
     """List the legal moves in the prompt."""
     retries: int = 2
@@ -51,6 +55,10 @@ class LLMOptions:
         if self.structured not in _STRUCTURED:
             raise ValueError(
                 f"structured={self.structured!r}; expected one of {', '.join(_STRUCTURED)}"
+            )
+        if self.schema_format not in ("json_schema", "json_object"):
+            raise ValueError(
+                f"schema_format={self.schema_format!r}; expected json_schema or json_object"
             )
         if self.retries < 0:
             raise ValueError(f"retries={self.retries}; expected 0 or more")

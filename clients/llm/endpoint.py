@@ -215,7 +215,10 @@ class Endpoint:
             cast(ChatCompletionMessageParam, {"role": m.role, "content": m.content}) for m in prompt
         ]
         response_format: ResponseFormat | openai.Omit = openai.omit
-        if schema is not None:
+        if schema is not None and o.schema_format == "json_object":
+            # llama-cpp-python's dialect: the schema becomes a grammar on the server.
+            response_format = cast(ResponseFormat, {"type": "json_object", "schema": schema.schema})
+        elif schema is not None:
             response_format = {
                 "type": "json_schema",
                 "json_schema": {"name": schema.name, "strict": True, "schema": schema.schema},

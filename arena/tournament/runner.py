@@ -1,0 +1,299 @@
+"""Runs a tournament: plans its games, plays them over a real embedded server,
+and resumes where it stopped.
+
+Every game of a tournament has a *pairing key* (round, seats, opening) stored
+with it. Restarted, the runner skips the keys already finished, marks games
+that were cut off mid-way as ``interrupted`` (kept, result ``*``, not rated)
+and plays those keys again from their start: no game is played twice and none
+is lost. Swiss rounds are paired from the results of the rounds before, which
+are stored, so a resumed Swiss tournament pairs exactly as it would have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from arena.clock import TimeControl
+from arena.match import MatchConfig
+from arena.serve import RunningServer, running_server
+from arena.store import BotRow, GameRow, Store
+from arena.tournament.config import TournamentConfig, TournamentConfigError, config_from_dict
+from arena.tournament.formats import Bye, Pairing, gauntlet, round_robin, swiss_round
+from arena.tournament.openings import Opening, bundled_openings, load_openings, opening_start
+from clients.players import parse_player_spec
+from clients.sdk import BotClient
+from games import get_game
+
+__all__ = ["Progress", "Standing", "TournamentRunner", "standings"]
+
+log = logging.getLogger(__name__)
+
+_POINTS = {"1-0": (1.0, 0.0), "0-1": (0.0, 1.0), "1/2-1/2": (0.5, 0.5)}
+
+
+@dataclass
+class Standing:
+    """A player's running total."""
+
+    name: str
+    points: float = 0.0
+    games: int = 0
+    wins: int = 0
+    draws: int = 0
+    losses: int = 0
+    byes: int = 0
+
+
+def standings(
+    names: Sequence[str], games: Sequence[GameRow], byes: Sequence[Bye] = ()
+) -> list[Standing]:
+    """Points per player from finished, rated games (and byes, one point each)."""
+    table = {name: Standing(name) for name in names}
+    for g in games:
+        points = _POINTS.get(g.result or "")
+        if g.status != "finished" or points is None:
+            continue
+        for seat, name in enumerate(g.players):
+            entry = table.setdefault(name, Standing(name))
+            entry.games += 1
+            entry.points += points[seat]
+            if points[seat] == 1.0:
+                entry.wins += 1
+            elif points[seat] == 0.5:
+                entry.draws += 1
+            else:
+                entry.losses += 1
+    for bye in byes:
+        table[bye.player].points += 1.0
+        table[bye.player].byes += 1
+    return sorted(table.values(), key=lambda s: (-s.points, s.name))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the runner reports after each game."""
+
+    tournament_id: str
+    done: int
+    total: int
+    last: GameRow | None
+    standings: list[Standing]
+
+
+@dataclass
+class TournamentRunner:
+    """Plays (or resumes) one tournament over the database ``db``."""
+
+    db: str
+    config: TournamentConfig
+    on_progress: Callable[[Progress], None] = lambda _p: None
+    tournament_id: str | None = None
+    _byes: list[Bye] = field(default_factory=list)
+
+    async def run(self) -> str:
+        """Play every planned game that is not finished yet; returns the tournament id."""
+        async with running_server(self.db) as server:
+            store = server.store
+            tournament_id = await self._tournament(store)
+            self.tournament_id = tournament_id
+            for g in await store.list_games(limit=None, tournament_id=tournament_id):
+                if g.status != "finished":
+                    await store.mark_interrupted(g.id)
+                    log.info("game %s (%s) was cut off; it will be replayed", g.id, g.pairing_key)
+            openings = self._openings()
+            bots, tokens = await self._register(store)
+            clients = [
+                BotClient(
+                    parse_player_spec(entry.spec).build(parallel_games=self.config.concurrency),
+                    server.ws_url,
+                    token,
+                    client_name="arena-tournament",
+                )
+                for entry, token in zip(self.config.players, tokens, strict=True)
+            ]
+            try:
+                async with asyncio.TaskGroup() as group:
+                    client_tasks = [group.create_task(c.run()) for c in clients]
+                    try:
+                        await self._play_all(server, tournament_id, bots, openings)
+                    finally:
+                        for task in client_tasks:
+                            task.cancel()
+            finally:
+                for client in clients:
+                    with contextlib.suppress(Exception):
+                        await client.bot.close()
+                for token in tokens:
+                    await store.revoke_token(token)
+            await store.set_tournament_status(tournament_id, "finished")
+            return tournament_id
+
+    # ------------------------------------------------------------------ set-up
+
+    async def _tournament(self, store: Store) -> str:
+        if self.tournament_id is not None:
+            row = await store.get_tournament(self.tournament_id)
+            if row is None:
+                raise TournamentConfigError(f"no tournament {self.tournament_id!r}")
+            self.config = config_from_dict(row.config, source=f"tournament {row.id}")
+            return row.id
+        existing = await store.find_tournament(self.config.name)
+        if existing is not None and existing.status != "finished":
+            if existing.config != self.config.to_dict():
+                raise TournamentConfigError(
+                    f"tournament {self.config.name!r} ({existing.id}) is unfinished and was "
+                    "started with a different configuration; give this one another name"
+                )
+            log.info("resuming tournament %s (%s)", existing.id, self.config.name)
+            return existing.id
+        return await store.create_tournament(
+            name=self.config.name,
+            format=self.config.format,
+            game=self.config.game,
+            config=self.config.to_dict(),
+        )
+
+    def _openings(self) -> list[Opening]:
+        source = self.config.openings
+        if source == "none":
+            return []
+        return bundled_openings() if source == "bundled" else load_openings(source)
+
+    async def _register(self, store: Store) -> tuple[list[BotRow], list[str]]:
+        bots = [await store.ensure_bot(p.name, "builtin", p.spec) for p in self.config.players]
+        tokens = [await store.issue_token(bot.id) for bot in bots]
+        return bots, tokens
+
+    # ------------------------------------------------------------------ playing
+
+    def _plan(self, openings: int | None, book: int | None) -> list[Pairing]:
+        names = self.config.player_names
+        if self.config.format == "round-robin":
+            return round_robin(names, cycles=self.config.cycles, openings=openings, book_size=book)
+        assert self.config.hero is not None
+        field_ = [n for n in names if n != self.config.hero]
+        return gauntlet(
+            self.config.hero, field_, cycles=self.config.cycles, openings=openings, book_size=book
+        )
+
+    async def _play_all(
+        self,
+        server: RunningServer,
+        tournament_id: str,
+        bots: list[BotRow],
+        openings: list[Opening],
+    ) -> None:
+        count = min(self.config.opening_pairs, len(openings)) if openings else None
+        book = len(openings) if openings else None
+        by_name = {bot.name: bot for bot in bots}
+        if self.config.format != "swiss":
+            plan = self._plan(count, book)
+            await self._play(server, tournament_id, plan, by_name, openings, len(plan))
+            return
+        assert self.config.rounds is not None
+        per_round = (len(bots) // 2) * (2 * count if count else 1)
+        total = per_round * self.config.rounds
+        self._byes = []
+        for round_no in range(1, self.config.rounds + 1):
+            games = await server.store.list_games(limit=None, tournament_id=tournament_id)
+            results = [
+                (g.players[0], g.players[1], _POINTS[g.result][0])
+                for g in games
+                if g.result in _POINTS and (g.round or 0) < round_no
+            ]
+            pairings, byes = swiss_round(
+                self.config.player_names,
+                results,
+                round_no,
+                openings=count,
+                book_size=book,
+                byes=self._byes,
+            )
+            self._byes.extend(byes)
+            await self._play(server, tournament_id, pairings, by_name, openings, total)
+
+    async def _play(
+        self,
+        server: RunningServer,
+        tournament_id: str,
+        plan: list[Pairing],
+        bots: dict[str, BotRow],
+        openings: list[Opening],
+        total: int,
+    ) -> None:
+        store = server.store
+        finished = {
+            g.pairing_key
+            for g in await store.list_games(limit=None, tournament_id=tournament_id)
+            if g.status == "finished" and g.result in _POINTS
+        }
+        todo = [p for p in plan if p.key not in finished]
+        done = len(finished)
+        gate = asyncio.Semaphore(self.config.concurrency)
+        rules = get_game(self.config.game)
+        control = TimeControl.parse(self.config.time_control)
+
+        async def play_one(pairing: Pairing) -> None:
+            nonlocal done
+            async with gate:
+                opening = (
+                    openings[pairing.opening_index] if pairing.opening_index is not None else None
+                )
+                initial, moves = (
+                    (None, ()) if opening is None else opening_start(rules.info.name, opening)
+                )
+                game_id = await server.host.create_game(
+                    self.config.game,
+                    (bots[pairing.white], bots[pairing.black]),
+                    MatchConfig(time_control=control, max_plies=self.config.max_plies),
+                    initial_state=_start_state(rules, initial, moves),
+                    tournament_id=tournament_id,
+                    opening=None if opening is None else opening.name,
+                    round_no=pairing.round,
+                    pairing_key=pairing.key,
+                )
+                await server.host.wait_finished(game_id)
+                done += 1
+                row = await store.get_game(game_id)
+                games = await store.list_games(limit=None, tournament_id=tournament_id)
+                self.on_progress(
+                    Progress(
+                        tournament_id,
+                        done,
+                        total,
+                        row,
+                        standings(self.config.player_names, games, self._byes),
+                    )
+                )
+
+        self.on_progress(
+            Progress(
+                tournament_id,
+                done,
+                total,
+                None,
+                standings(
+                    self.config.player_names,
+                    await store.list_games(limit=None, tournament_id=tournament_id),
+                    self._byes,
+                ),
+            )
+        )
+        async with asyncio.TaskGroup() as group:
+            for pairing in todo:
+                group.create_task(play_one(pairing))
+
+
+def _start_state(rules: Any, initial: str | None, moves: Sequence[str]) -> str | None:
+    """The encoded start position: the opening's position (moves played out)."""
+    if initial is None and not moves:
+        return None
+    from games import replay
+
+    state = rules.decode_state(initial) if initial is not None else rules.initial_state()
+    return str(rules.encode_state(replay(rules, moves, state)))

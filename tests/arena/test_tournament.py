@@ -1,0 +1,218 @@
+"""Tournaments: the file, running, resuming, standings, and the leaderboard's figures."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from arena.cli import main
+from arena.leaderboard import build_leaderboard
+from arena.serve import running_server
+from arena.store import Store
+from arena.tournament.config import TournamentConfigError, config_from_dict, load_config
+from arena.tournament.formats import round_robin
+from arena.tournament.runner import TournamentRunner
+
+PLAYERS = [
+    {"name": "r1", "spec": "random:seed=1"},
+    {"name": "r2", "spec": "random:seed=2"},
+    {"name": "r3", "spec": "random:seed=3"},
+]
+
+
+def config(**extra: Any) -> Any:
+    data = {
+        "name": "t",
+        "game": "connect4",
+        "openings": "none",
+        "time_control": "none",
+        "max_plies": 42,
+        "concurrency": 2,
+        "cycles": 2,
+        "players": PLAYERS,
+    }
+    data.update(extra)
+    return config_from_dict(data)
+
+
+def test_file_is_parsed_and_checked(tmp_path: Path) -> None:
+    """A TOML file with kind/options/speculation tables becomes player specs."""
+    path = tmp_path / "t.toml"
+    path.write_text(
+        'name = "x"\nformat = "gauntlet"\nhero = "sf"\n'
+        '[[players]]\nname = "sf"\nkind = "stockfish"\n'
+        'options = { nodes = 1000 }\nspeculation = { spec = "engine", k = 2 }\n'
+        '[[players]]\nspec = "random:seed=4"\n'
+    )
+    cfg = load_config(path)
+    assert [p.spec for p in cfg.players] == [
+        "stockfish:nodes=1000,spec=engine,k=2",
+        "random:seed=4",
+    ]
+    assert cfg.player_names == ["sf", "random:seed=4"] and cfg.openings == "bundled"
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({"format": "knockout"}, "valid: round-robin, gauntlet, swiss"),
+        ({"colour": "red"}, "unknown keys .'colour'."),
+        ({"players": [{"name": "a", "spec": "alphago"}, PLAYERS[0]]}, "unknown player kind"),
+        ({"format": "swiss"}, "rounds >= 1"),
+        ({"anchor": {"player": "nobody", "rating": 0}}, "anchor player 'nobody'"),
+        ({"openings": "bundled"}, "openings are for chess"),
+        ({"players": [PLAYERS[0], PLAYERS[0]]}, "distinct"),
+    ],
+)
+def test_bad_files(extra: dict[str, Any], fragment: str) -> None:
+    """A bad tournament file is refused with a message saying what is wrong."""
+    with pytest.raises(TournamentConfigError, match=fragment):
+        config(**extra)
+
+
+class Stop(Exception):
+    """Raised from the progress callback to cut a tournament off."""
+
+
+async def test_resume_completes_exactly_the_planned_games(tmp_path: Path) -> None:
+    """Cut off part-way, a tournament resumes: every planned game once, the cut one marked."""
+    db = str(tmp_path / "t.db")
+    cfg = config()
+    planned = {p.key for p in round_robin(cfg.player_names, cycles=2)}
+
+    def stop_after_two(progress: Any) -> None:
+        if progress.done >= 2:
+            raise Stop
+
+    with pytest.raises(ExceptionGroup) as info:
+        await TournamentRunner(db, cfg, on_progress=stop_after_two).run()
+    assert info.group_contains(Stop)
+
+    # A game left in progress, as a crash would leave it: it must be replayed.
+    store = await Store.open(db)
+    try:
+        (tournament,) = await store.list_tournaments()
+        done = {g.pairing_key or "" for g in await store.list_games(limit=None) if g.result}
+        cut_key = sorted(planned - done)[0]
+        bots = {b.name: b for b, _ in await store.list_bots()}
+        white, black = cut_key.split("-")[2:4]
+        cut_id = await store.create_game(
+            game="connect4",
+            seat_bot_ids=(bots[white].id, bots[black].id),
+            time_control="none",
+            max_plies=42,
+            max_retries=3,
+            initial_state="......./......./......./......./......./....... r",
+            clocks=(None, None),
+            tournament_id=tournament.id,
+            pairing_key=cut_key,
+        )
+        await store.start_game(cut_id)
+    finally:
+        await store.close()
+
+    resumed = TournamentRunner(db, cfg)
+    assert await resumed.run() == tournament.id
+    store = await Store.open(db)
+    try:
+        games = await store.list_games(limit=None, tournament_id=tournament.id)
+        cut = await store.get_game(cut_id)
+        status = (await store.get_tournament(tournament.id)).status  # type: ignore[union-attr]
+    finally:
+        await store.close()
+    rated = [g.pairing_key or "" for g in games if g.result in ("1-0", "0-1", "1/2-1/2")]
+    assert sorted(rated) == sorted(planned)  # each planned game exactly once
+    assert cut is not None and (cut.result, cut.reason) == ("*", "interrupted")
+    assert status == "finished"
+
+
+async def test_leaderboard_speculation_equals_sums_over_moves(tmp_path: Path) -> None:
+    """The leaderboard's speculation columns equal sums computed directly from stored moves."""
+    db = str(tmp_path / "s.db")
+    cfg = config_from_dict(
+        {
+            "name": "spec",
+            "game": "chess",
+            "openings": "bundled",
+            "time_control": "none",
+            "max_plies": 16,
+            "concurrency": 1,
+            "players": [
+                {"name": "a", "spec": "stockfish:nodes=40000,spec=engine,k=2,spec_depth=2"},
+                {"name": "b", "spec": "stockfish:nodes=40000,spec=engine,k=1,spec_depth=2"},
+            ],
+        }
+    )
+    tournament_id = await TournamentRunner(db, cfg).run()
+    store = await Store.open(db)
+    try:
+        board = await build_leaderboard(store, tournament_id=tournament_id, bootstrap=20)
+        expected: dict[str, dict[str, Any]] = defaultdict(
+            lambda: {"predicted": 0, "top1": 0, "topk": 0, "saved": 0.0, "actor": 0.0, "resp": []}
+        )
+        for g in await store.list_games(limit=None, tournament_id=tournament_id):
+            moves = {m.ply: m for m in await store.get_moves(g.id)}
+            preds = await store.get_predictions(g.id)
+            for m in moves.values():
+                row = expected[g.players[m.seat]]
+                row["resp"].append(m.response_ms)
+                if m.meta and m.meta.get("actor_ms") is not None:
+                    row["saved"] += m.meta["actor_ms"] - m.response_ms
+                    row["actor"] += m.meta["actor_ms"]
+                prev = moves.get(m.ply - 1)
+                if prev is None:
+                    continue
+                early = [
+                    p for p in preds
+                    if p.seat == m.seat and p.ply == prev.ply and p.received_at < prev.received_at
+                ]  # fmt: skip
+                if early:
+                    last = max(early, key=lambda p: p.received_at)
+                    row["predicted"] += 1
+                    row["top1"] += last.moves[0] == prev.move
+                    row["topk"] += prev.move in last.moves
+    finally:
+        await store.close()
+    assert sum(r["predicted"] for r in expected.values()) > 0
+    for r in board.rows:
+        e = expected[r.name]
+        assert r.predicted == e["predicted"]
+        assert r.top1_accuracy == (e["top1"] / e["predicted"] if e["predicted"] else None)
+        assert r.topk_accuracy == (e["topk"] / e["predicted"] if e["predicted"] else None)
+        assert r.saved_s == pytest.approx(e["saved"] / 1000)
+        assert r.saved_share == pytest.approx(e["saved"] / e["actor"])
+        assert r.median_response_ms == statistics.median(e["resp"])
+        assert r.low <= r.elo <= r.high
+
+
+async def test_api_and_cli_show_tournaments(tmp_path: Path) -> None:
+    """/api/tournaments, /api/tournaments/{id}, /api/leaderboard and the CLI agree."""
+    db = str(tmp_path / "a.db")
+    tournament_id = await TournamentRunner(db, config(cycles=1)).run()
+    async with running_server(db) as server, httpx.AsyncClient(base_url=server.url) as http:
+        listing = (await http.get("/api/tournaments")).json()["tournaments"]
+        detail = (await http.get(f"/api/tournaments/{tournament_id}")).json()
+        board = (await http.get("/api/leaderboard", params={"tournament": tournament_id})).json()
+        missing = await http.get("/api/tournaments/nope")
+    assert [t["id"] for t in listing] == [tournament_id] and listing[0]["games_finished"] == 3
+    assert len(detail["games"]) == 3 and set(detail["crosstable"]) == {"r1", "r2", "r3"}
+    assert {p["name"] for p in board["players"]} == {"r1", "r2", "r3"}
+    assert all("topk_accuracy" in p and "low" in p for p in board["players"])
+    assert missing.status_code == 404
+    runner = CliRunner()
+    args = ["tournament", "show", tournament_id, "--db", db, "--crosstable"]
+    shown = await asyncio.to_thread(runner.invoke, main, args)
+    assert shown.exit_code == 0 and "crosstable" in shown.output
+    listed = await asyncio.to_thread(
+        runner.invoke, main, ["tournament", "list", "--db", db, "--json"]
+    )
+    assert listed.exit_code == 0 and tournament_id in listed.output
+    lb = await asyncio.to_thread(runner.invoke, main, ["leaderboard", "--db", db, "--json"])
+    assert lb.exit_code == 0 and '"players"' in lb.output
