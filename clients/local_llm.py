@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -83,6 +84,12 @@ class LocalLLMOptions:
     """Context window in tokens."""
     max_tokens: int = 24
     """Enough for a JSON move; raise it for free-text answers."""
+    show_legal: bool = False
+    """List the legal moves in the prompt. Off by default: the JSON schema's enum
+    already limits the answer to them, and on one thread the prompt's length is
+    most of a move's time (prefill runs at ~100 tokens/s)."""
+    show_board: bool = False
+    """Include the ASCII board (the FEN is always there); off for the same reason."""
     structured: str = "auto"
     retries: int = 2
     timeout_s: float = 120.0
@@ -97,6 +104,8 @@ class LocalLLMOptions:
             temperature=self.temperature,
             seed=self.seed,
             max_tokens=self.max_tokens,
+            show_legal=self.show_legal,
+            show_board=self.show_board,
             structured=self.structured,
             schema_format="json_object",
             # llama-cpp-python reports usage only without streaming; its prefill
@@ -235,18 +244,9 @@ class LocalLLMSpeculator:
     async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
         if self._speculator is None:
             url = await self.server.url()
+            options = self.options.llm_options(url)
             self._speculator = LLMSpeculator(
-                LLMOptions(
-                    model=MODEL_NAME,
-                    base_url=url,
-                    temperature=0.0,
-                    seed=self.options.seed,
-                    max_tokens=24 * k + 16,
-                    structured=self.options.structured,
-                    schema_format="json_object",
-                    stream=False,
-                    timeout_s=self.options.timeout_s,
-                )
+                dataclasses.replace(options, max_tokens=24 * k + 16, temperature=0.0)
             )
         return await self._speculator.predict(position, k, meter)
 

@@ -76,6 +76,7 @@ class LLMActor:
                 position,
                 structured=structured,
                 show_legal=self.options.show_legal,
+                show_board=self.options.show_board,
                 rethinks=rethinks,
             )
 

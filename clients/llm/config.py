@@ -44,6 +44,8 @@ class LLMOptions:
     llama-cpp-python's server takes it)."""
     show_legal: bool = True
     """List the legal moves in the prompt."""
+    show_board: bool = True
+    """Include the game's text picture of the position (the state line is always there)."""
     retries: int = 2
     """Rethinks (with feedback) after an illegal or unreadable answer."""
     timeout_s: float = 60.0

@@ -92,7 +92,7 @@ def _seat(position: Position) -> str:
     return position.game.info.seats[position.to_move]
 
 
-def _position_text(position: Position, show_legal: bool) -> str:
+def _position_text(position: Position, show_legal: bool, show_board: bool = True) -> str:
     """The part shared by every prompt: who is to move, the state, the board, the history."""
     game = position.game
     seat = position.to_move
@@ -100,11 +100,10 @@ def _position_text(position: Position, show_legal: bool) -> str:
         f"Game: {game.info.title}",
         f"To move: {_seat(position)} (seat {seat})",
         f"State: {game.encode_state(position.state)}",
-        "",
-        game.render_text(position.state),
-        "",
-        f"Moves so far: {game_so_far(position)}",
     ]
+    if show_board:
+        lines += ["", game.render_text(position.state)]
+    lines += ["", f"Moves so far: {game_so_far(position)}"]
     if show_legal:
         lines.append(f"Legal moves: {', '.join(legal_sorted(position))}")
     return "\n".join(lines)
@@ -124,6 +123,7 @@ def actor_prompt(
     *,
     structured: bool,
     show_legal: bool = True,
+    show_board: bool = True,
     rethinks: Sequence[Rethink] = (),
 ) -> Prompt:
     """The messages asking for the move of the player to move in ``position``.
@@ -142,7 +142,7 @@ def actor_prompt(
             _move_instruction(structured),
         ]
     )
-    user = f"{_position_text(position, show_legal)}\n\nYour move as {seat}?"
+    user = f"{_position_text(position, show_legal, show_board)}\n\nYour move as {seat}?"
     messages = [Message("system", system), Message("user", user)]
     for rethink in rethinks:
         messages += rethink_messages(rethink, structured)
@@ -164,7 +164,12 @@ def rethink_messages(rethink: Rethink, structured: bool) -> list[Message]:
 
 
 def speculator_prompt(
-    position: Position, k: int, *, structured: bool, show_legal: bool = True
+    position: Position,
+    k: int,
+    *,
+    structured: bool,
+    show_legal: bool = True,
+    show_board: bool = True,
 ) -> Prompt:
     """The messages asking for the ``k`` most likely moves of the player to move, ranked.
 
@@ -186,7 +191,7 @@ def speculator_prompt(
         f"List the {k} moves {seat} is most likely to play here, most likely first, "
         "each with its probability."
     )
-    user = f"{_position_text(position, show_legal)}\n\n{ask}"
+    user = f"{_position_text(position, show_legal, show_board)}\n\n{ask}"
     return (Message("system", system), Message("user", user))
 
 

@@ -40,7 +40,11 @@ class LLMSpeculator:
 
         def build(structured: bool) -> Prompt:
             return speculator_prompt(
-                position, k, structured=structured, show_legal=self.options.show_legal
+                position,
+                k,
+                structured=structured,
+                show_legal=self.options.show_legal,
+                show_board=self.options.show_board,
             )
 
         try:
