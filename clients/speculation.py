@@ -223,8 +223,9 @@ class Contention:
     branch ran or was cancelled just before on the same resource) and
     *shared* (branches were cancelled for this call or still run beside it:
     a local engine pool or a one-slot LLM server may still be busy with them).
-    Once a few solo calls are measured (speculation skips its first windows
-    to measure them), each shared call updates the verdict: when the median
+    Once a few solo calls are measured (speculation skips its first windows,
+    speculator call included, to measure them), each shared call updates the
+    verdict: when the median
     shared call is more than ``tolerance`` times the median solo call,
     speculation backs off; while backed off it tries again every
     ``retry_every`` windows, and one shared call decides again.
@@ -281,6 +282,8 @@ class Speculation:
         self._windows: dict[tuple[str, ...], _Window] = {}
         self._ledger = _Ledger()
         self.contention = Contention()
+        self._skipped: tuple[str, ...] | None = None
+        """The last position where the adaptive policy chose not to speculate."""
         self._spent_extra = 0
 
     # ------------------------------------------------------------------ queries
@@ -383,6 +386,14 @@ class Speculation:
     def _open_window(self, position: Position, depth: int, *, real: bool) -> None:
         if self.speculator is None or depth <= 0 or position.moves in self._windows:
             return
+        watched = self.config.adaptive and self.actor.resource is not None
+        if watched and position.moves == self._skipped:
+            return  # already decided for this position
+        if watched and not self.contention.allow_branches():
+            # Not even the speculator call: on a shared one-slot server it would
+            # delay the actor as much as a branch.
+            self._skipped = position.moves
+            return
         window = _Window(position=position, depth=depth, real=real)
         self._windows[position.moves] = window
         window.task = asyncio.create_task(self._fill_window(window), name=f"window {position.ply}")
@@ -403,9 +414,6 @@ class Speculation:
         window.guesses = [g for g in guesses if g.move in legal][: self.config.k]
         if window.real:
             self._spawn_publish(window)
-        watched = self.config.adaptive and self.actor.resource is not None
-        if watched and not self.contention.allow_branches():
-            return
         for guess in window.guesses:
             if not self._may_branch(guess):
                 continue
@@ -487,7 +495,7 @@ class Speculation:
     async def _cancel_except(self, keep: tuple[str, ...] | None) -> int:
         """Cancel every branch and window not under ``keep`` and wait until stopped.
 
-        Returns how many branches were still running (and so were cancelled)."""
+        Returns how many branches and windows were still running (so were cancelled)."""
         tasks: list[asyncio.Task[Any]] = []
         running = 0
         for key in list(self._branches):
@@ -507,6 +515,7 @@ class Speculation:
             window = self._windows.pop(key)
             if window.task is not None and not window.task.done():
                 window.task.cancel()
+                running += 1  # a speculator call cut short may still hold the resource
                 tasks.append(window.task)
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):

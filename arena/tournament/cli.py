@@ -229,8 +229,8 @@ def leaderboard(db: str, tournament_id: str | None, game: str | None, as_json: b
 
 
 DEMO_PLAYERS = (
-    ("gemma-self-spec", "local-llm:spec=llm"),
-    ("gemma-engine-spec", "local-llm:seed=1,spec=engine,spec_depth=6"),
+    ("gemma-self-spec", "local-llm:spec=llm,adaptive=true"),
+    ("gemma-engine-spec", "local-llm:seed=1,spec=engine,spec_depth=6,adaptive=true"),
     ("stockfish-strong", "stockfish:nodes=20000,spec=engine,spec_depth=6"),
     ("stockfish-weak", "stockfish:nodes=2000,skill=2,spec=engine,spec_depth=4"),
     ("random", "random:seed=1"),
@@ -261,7 +261,7 @@ def demo_config(max_plies: int, concurrency: int) -> TournamentConfig:
 @click.command()
 @click.option("--db", default="arena.db", show_default=True)
 @click.option(
-    "--max-plies", default=40, show_default=True, help="Plies per game after the opening."
+    "--max-plies", default=30, show_default=True, help="Plies per game after the opening."
 )
 @click.option("--concurrency", default=2, show_default=True, help="Games at once.")
 @click.option("--no-serve", is_flag=True, help="Exit at the end instead of serving the pages.")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ from clients.players import parse_player_spec
 from clients.sdk import BotClient
 from games import get_game
 
-__all__ = ["Progress", "Standing", "TournamentRunner", "standings"]
+__all__ = ["Progress", "Standing", "TournamentRunner", "next_games", "standings"]
 
 log = logging.getLogger(__name__)
 
@@ -234,42 +234,38 @@ class TournamentRunner:
         }
         todo = [p for p in plan if p.key not in finished]
         done = len(finished)
-        gate = asyncio.Semaphore(self.config.concurrency)
         rules = get_game(self.config.game)
         control = TimeControl.parse(self.config.time_control)
 
         async def play_one(pairing: Pairing) -> None:
             nonlocal done
-            async with gate:
-                opening = (
-                    openings[pairing.opening_index] if pairing.opening_index is not None else None
+            opening = openings[pairing.opening_index] if pairing.opening_index is not None else None
+            initial, moves = (
+                (None, ()) if opening is None else opening_start(rules.info.name, opening)
+            )
+            game_id = await server.host.create_game(
+                self.config.game,
+                (bots[pairing.white], bots[pairing.black]),
+                MatchConfig(time_control=control, max_plies=self.config.max_plies),
+                initial_state=_start_state(rules, initial, moves),
+                tournament_id=tournament_id,
+                opening=None if opening is None else opening.name,
+                round_no=pairing.round,
+                pairing_key=pairing.key,
+            )
+            await server.host.wait_finished(game_id)
+            done += 1
+            row = await store.get_game(game_id)
+            games = await store.list_games(limit=None, tournament_id=tournament_id)
+            self.on_progress(
+                Progress(
+                    tournament_id,
+                    done,
+                    total,
+                    row,
+                    standings(self.config.player_names, games, self._byes),
                 )
-                initial, moves = (
-                    (None, ()) if opening is None else opening_start(rules.info.name, opening)
-                )
-                game_id = await server.host.create_game(
-                    self.config.game,
-                    (bots[pairing.white], bots[pairing.black]),
-                    MatchConfig(time_control=control, max_plies=self.config.max_plies),
-                    initial_state=_start_state(rules, initial, moves),
-                    tournament_id=tournament_id,
-                    opening=None if opening is None else opening.name,
-                    round_no=pairing.round,
-                    pairing_key=pairing.key,
-                )
-                await server.host.wait_finished(game_id)
-                done += 1
-                row = await store.get_game(game_id)
-                games = await store.list_games(limit=None, tournament_id=tournament_id)
-                self.on_progress(
-                    Progress(
-                        tournament_id,
-                        done,
-                        total,
-                        row,
-                        standings(self.config.player_names, games, self._byes),
-                    )
-                )
+            )
 
         self.on_progress(
             Progress(
@@ -284,9 +280,37 @@ class TournamentRunner:
                 ),
             )
         )
+        running: dict[asyncio.Task[None], Pairing] = {}
         async with asyncio.TaskGroup() as group:
-            for pairing in todo:
-                group.create_task(play_one(pairing))
+            while todo or running:
+                for pairing in next_games(todo, running.values(), self.config.concurrency):
+                    todo.remove(pairing)
+                    running[group.create_task(play_one(pairing))] = pairing
+                finished_now, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished_now:
+                    del running[task]
+
+
+def next_games(
+    pending: Sequence[Pairing], running: Iterable[Pairing], concurrency: int
+) -> list[Pairing]:
+    """Games to start now: in plan order, up to ``concurrency`` at once, and only
+    games whose players are not already playing (a player's engine or local
+    model would otherwise serve two games at once). When nothing runs, the
+    first pending game starts whatever its players."""
+    running = list(running)
+    busy = {name for p in running for name in (p.white, p.black)}
+    chosen: list[Pairing] = []
+    for pairing in pending:
+        if len(running) + len(chosen) >= concurrency:
+            break
+        if pairing.white in busy or pairing.black in busy:
+            continue
+        chosen.append(pairing)
+        busy |= {pairing.white, pairing.black}
+    if not chosen and not running and pending:
+        chosen.append(pending[0])
+    return chosen
 
 
 def _start_state(rules: Any, initial: str | None, moves: Sequence[str]) -> str | None:

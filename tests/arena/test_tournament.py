@@ -216,3 +216,19 @@ async def test_api_and_cli_show_tournaments(tmp_path: Path) -> None:
     assert listed.exit_code == 0 and tournament_id in listed.output
     lb = await asyncio.to_thread(runner.invoke, main, ["leaderboard", "--db", db, "--json"])
     assert lb.exit_code == 0 and '"players"' in lb.output
+
+
+def test_next_games_keeps_players_to_one_game_at_a_time() -> None:
+    """Concurrent games have disjoint players; a lone game starts when nothing else can."""
+    from arena.tournament.formats import Pairing
+    from arena.tournament.runner import next_games
+
+    def p(white: str, black: str) -> Pairing:
+        return Pairing(round=1, white=white, black=black, opening_index=None, key=white + black)
+
+    pending = [p("a", "b"), p("b", "a"), p("c", "d"), p("a", "c")]
+    assert next_games(pending, [], 2) == [p("a", "b"), p("c", "d")]
+    assert next_games(pending, [p("a", "b")], 2) == [p("c", "d")]
+    assert next_games([p("b", "a")], [p("a", "b")], 2) == []
+    assert next_games([p("b", "a")], [], 2) == [p("b", "a")]
+    assert next_games(pending, [p("x", "y"), p("z", "w")], 2) == []
