@@ -286,6 +286,9 @@ class BotClient:
             view.last_error = msg.message
             self._thinking.pop(view.game_id, None)
             self._maybe_think(view)
+        elif msg.code == ErrorCode.GAME_FINISHED:
+            # e.g. a prediction published just as the game ended: nothing was lost.
+            log.debug("server: %s", msg.message)
         else:
             log.warning("server error %s %s: %s", msg.code, msg.name, msg.message)
 
