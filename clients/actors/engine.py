@@ -92,6 +92,26 @@ class EngineOptions:
         return config
 
 
+async def _until_idle(engine: chess.engine.UciProtocol) -> None:
+    """Wait until a cancelled search has really stopped.
+
+    python-chess sends ``stop`` when a search is cancelled, but a search
+    cancelled while its ``ucinewgame``/``isready`` preamble runs is only sent
+    ``go`` afterwards. So send ``stop`` again (harmless when idle) until the
+    engine answers ``isready`` promptly: ``readyok`` comes after ``bestmove``.
+    """
+    for _ in range(50):
+        engine.send_line("stop")
+        try:
+            async with asyncio.timeout(0.2):
+                await engine.ping()
+            return
+        except TimeoutError:
+            continue
+        except chess.engine.EngineError:
+            return
+
+
 class EnginePool:
     """Up to ``size`` engine processes, started on demand, lent one at a time."""
 
@@ -125,9 +145,7 @@ class EnginePool:
         try:
             yield engine
         except asyncio.CancelledError:
-            # python-chess has sent "stop"; readyok comes after the search's bestmove.
-            with contextlib.suppress(chess.engine.EngineError, asyncio.CancelledError):
-                await asyncio.shield(engine.ping())
+            await asyncio.shield(_until_idle(engine))
             raise
         finally:
             self.busy -= 1
