@@ -16,6 +16,7 @@ from arena.protocol import GameOver, MoveMeta
 from clients.sdk import Bot, GameView, MoveDecision
 from clients.speculation import (
     Actor,
+    Contention,
     Guess,
     Position,
     Speculation,
@@ -55,6 +56,8 @@ class SpeculativePlayer(Bot):
         """Objects with an async ``close()`` to call when the player closes (the
         sequence may grow as per-game speculators are made)."""
         self._games: dict[str, Speculation] = {}
+        self.contention = Contention()
+        """Shared by all this player's games: it describes the actor's resource."""
 
     def speculation(self, view: GameView) -> Speculation:
         """The speculation state of ``view``'s game (created on first use)."""
@@ -74,7 +77,9 @@ class SpeculativePlayer(Bot):
                     None if any(p is None for p in probs) else [float(p or 0.0) for p in probs],
                 )
 
-            spec = Speculation(self.actor, speculator, self.config, publish)
+            spec = Speculation(
+                self.actor, speculator, self.config, publish, contention=self.contention
+            )
             self._games[view.game_id] = spec
         return spec
 

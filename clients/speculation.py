@@ -38,6 +38,7 @@ __all__ = [
     "Action",
     "Actor",
     "ActorResult",
+    "Contention",
     "Guess",
     "Meter",
     "MoveReport",
@@ -225,10 +226,12 @@ class Contention:
     a local engine pool or a one-slot LLM server may still be busy with them).
     Once a few solo calls are measured (speculation skips its first windows,
     speculator call included, to measure them), each shared call updates the
-    verdict: when the median
-    shared call is more than ``tolerance`` times the median solo call,
-    speculation backs off; while backed off it tries again every
-    ``retry_every`` windows, and one shared call decides again.
+    verdict: when the median shared call is more than ``tolerance`` times the
+    median solo call, speculation backs off. It also backs off when the
+    speculator itself is no faster than the actor (one-step speculation cannot
+    pay then). While backed off it tries again every ``retry_every`` windows.
+    A player keeps one of these for all its games: contention is a property
+    of the resource, not of a game.
     """
 
     def __init__(self, tolerance: float = 1.25, samples: int = 3, retry_every: int = 8) -> None:
@@ -237,13 +240,27 @@ class Contention:
         self.retry_every = retry_every
         self.solo: list[float] = []
         self.shared: list[float] = []
+        self.speculator: list[float] = []
         self.backoff = False
         self._windows = 0
 
     def record(self, ms: float, overlapped: bool) -> None:
+        """An actor call on the real position took ``ms``."""
         (self.shared if overlapped else self.solo).append(ms)
-        if len(self.solo) >= self.samples and self.shared:
-            self.backoff = _median(self.shared[-9:]) > self.tolerance * _median(self.solo[-9:])
+        self._judge()
+
+    def record_speculator(self, ms: float) -> None:
+        """A speculator call took ``ms``."""
+        self.speculator.append(ms)
+        self._judge()
+
+    def _judge(self) -> None:
+        if len(self.solo) < self.samples:
+            return
+        solo = _median(self.solo[-9:])
+        slowed = bool(self.shared) and _median(self.shared[-9:]) > self.tolerance * solo
+        too_slow = bool(self.speculator) and _median(self.speculator[-9:]) >= solo
+        self.backoff = slowed or too_slow
 
     def allow_branches(self) -> bool:
         """Whether the next window may start branches."""
@@ -252,6 +269,7 @@ class Contention:
             return False  # measure the actor alone first
         if self.backoff and self._windows % self.retry_every == 0:
             self.shared.clear()  # try again: contention may have gone
+            self.speculator.clear()
             self.backoff = False
         return not self.backoff
 
@@ -273,6 +291,7 @@ class Speculation:
         speculator: Speculator | None,
         config: SpeculationConfig,
         publish: Publish | None = None,
+        contention: Contention | None = None,
     ) -> None:
         self.actor = actor
         self.speculator = speculator
@@ -281,7 +300,7 @@ class Speculation:
         self._branches: dict[tuple[str, ...], _Branch] = {}
         self._windows: dict[tuple[str, ...], _Window] = {}
         self._ledger = _Ledger()
-        self.contention = Contention()
+        self.contention = contention or Contention()
         self._skipped: tuple[str, ...] | None = None
         """The last position where the adaptive policy chose not to speculate."""
         self._spent_extra = 0
@@ -410,6 +429,8 @@ class Speculation:
             self._ledger.spec_tokens += meter.total
             self._spent_extra += meter.total
         window.speculator_ms = (time.perf_counter() - started) * 1000.0
+        if self.config.adaptive and self.actor.resource is not None:
+            self.contention.record_speculator(window.speculator_ms)
         legal = set(window.position.legal_moves())
         window.guesses = [g for g in guesses if g.move in legal][: self.config.k]
         if window.real:

@@ -338,3 +338,25 @@ async def test_adaptive_backs_off_when_branches_queue_behind_the_actor() -> None
     assert branches_started[4:7] == [0, 0, 0]  # ... and stops starting branches,
     assert branches_started[7] == 1  # tries again after a while,
     assert branches_started[8:] == [0, 0]  # and backs off again
+
+
+def test_contention_verdicts() -> None:
+    """Back off when shared calls are slower, or the speculator is no faster than the actor."""
+    from clients.speculation import Contention
+
+    slow_branches = Contention()
+    for ms in (100.0, 110.0, 90.0):
+        slow_branches.record(ms, overlapped=False)
+    assert not slow_branches.backoff
+    slow_branches.record(200.0, overlapped=True)
+    assert slow_branches.backoff
+
+    slow_speculator = Contention()
+    for ms in (100.0, 110.0, 90.0):
+        slow_speculator.record(ms, overlapped=False)
+    slow_speculator.record_speculator(30.0)
+    assert not slow_speculator.backoff
+    slow_speculator.record_speculator(300.0)
+    slow_speculator.record_speculator(300.0)
+    assert slow_speculator.backoff
+    assert [slow_speculator.allow_branches() for _ in range(8)][-1]  # tries again after 8
