@@ -140,6 +140,8 @@ class Host:
         self._seeks: list[PendingSeek] = []
         self._seek_ids = itertools.count(1)
         self._finished: dict[str, asyncio.Event] = {}
+        self._missed: dict[int, list[str]] = {}
+        """``game_over`` frames for bots that were away when their game ended."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ creating games
@@ -197,6 +199,8 @@ class Host:
         if old is not None and old is not peer:
             self._drop_seeks(old)
             old.close(4014, "replaced by a newer connection of the same bot")
+        for frame in self._missed.pop(peer.bot.id, []):
+            peer.send(frame)
         for hosted in list(self.games.values()):
             seat = hosted.seat_of(peer.bot.id)
             if seat is None:
@@ -496,31 +500,33 @@ class Host:
             hosted.flag_timer.cancel()
             hosted.flag_timer = None
         match = hosted.match
-        self._broadcast(
-            hosted,
-            dump(
-                GameOver(
-                    game_id=hosted.id,
-                    seq=match.ply + 1,
-                    result=match.result or "*",
-                    winner=match.winner,
-                    reason=match.reason or "",
-                    ply=match.ply,
-                )
-            ),
+        frame = dump(
+            GameOver(
+                game_id=hosted.id,
+                seq=match.ply + 1,
+                result=match.result or "*",
+                winner=match.winner,
+                reason=match.reason or "",
+                ply=match.ply,
+            )
         )
+        self._broadcast(hosted, frame)
+        for bot in hosted.bots:
+            if bot.id not in self.peers:  # tell it when it comes back
+                self._missed.setdefault(bot.id, []).append(frame)
         self.games.pop(hosted.id, None)
+        self._finished.pop(hosted.id, None)  # wait_finished() returns at once from now on
         hosted.done.set()
 
     # ------------------------------------------------------------------ messages out
 
     def _broadcast(self, hosted: HostedGame, frame: str) -> None:
-        for bot in hosted.bots:
-            peer = self.peers.get(bot.id)
-            if peer is not None:
+        peers = [self.peers.get(bot.id) for bot in hosted.bots]
+        for peer in [*(p for p in peers if p is not None), *hosted.watchers]:
+            try:
                 peer.send(frame)
-        for watcher in hosted.watchers:
-            watcher.send(frame)
+            except Exception:  # one listener's failure must not stall the game
+                log.exception("could not relay an event of game %s", hosted.id)
 
     def _clocks(self, hosted: HostedGame) -> Clocks:
         return Clocks(

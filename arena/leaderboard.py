@@ -9,6 +9,7 @@ interrupted games, result ``*``, do not count), rated together by
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import statistics
 from collections import defaultdict
@@ -19,7 +20,14 @@ from arena.accounting import MoveAccount, account_game, account_player
 from arena.ratings import GameResult, rate
 from arena.store import GameRow, Store
 
-__all__ = ["Leaderboard", "LeaderboardRow", "build_leaderboard", "crosstable", "game_results"]
+__all__ = [
+    "Leaderboard",
+    "LeaderboardRow",
+    "build_leaderboard",
+    "crosstable",
+    "game_results",
+    "tournament_anchor",
+]
 
 _SCORES = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}
 
@@ -97,11 +105,21 @@ async def build_leaderboard(
     anchor: tuple[str, float] | None = None,
     bootstrap: int = 200,
 ) -> Leaderboard:
-    """Ratings and speculation figures over the selected stored games."""
+    """Ratings and speculation figures over the selected stored games.
+
+    Without an explicit ``anchor``, a tournament's own anchor (from its file)
+    applies. The fit and its bootstrap run in a worker thread, so a server
+    answering ``/api/leaderboard`` keeps its games moving meanwhile."""
+    if anchor is None and tournament_id is not None:
+        anchor = await tournament_anchor(store, tournament_id)
     games = await store.list_games(limit=None, tournament_id=tournament_id, game=game)
     results = game_results(games)
     rated = {g.id for g in games if _SCORES.get(g.result or "") is not None}
-    table = rate(results, anchor=anchor, bootstrap=bootstrap) if results else None
+    table = (
+        await asyncio.to_thread(rate, results, anchor=anchor, bootstrap=bootstrap)
+        if results
+        else None
+    )
     own_moves: dict[str, list[MoveAccount]] = defaultdict(list)
     responses: dict[str, list[float]] = defaultdict(list)
     for g in games:
@@ -142,6 +160,13 @@ async def build_leaderboard(
         white_advantage_elo=None if table is None else table.white_advantage_elo,
         games=len(results),
     )
+
+
+async def tournament_anchor(store: Store, tournament_id: str) -> tuple[str, float] | None:
+    """The anchor a tournament's file set (a player and its fixed rating), if any."""
+    row = await store.get_tournament(tournament_id)
+    anchor = None if row is None else row.config.get("anchor")
+    return None if not anchor else (str(anchor[0]), float(anchor[1]))
 
 
 def crosstable(games: list[GameRow]) -> dict[str, dict[str, list[float]]]:

@@ -61,7 +61,8 @@ class _Client(BaseModel):
 
 
 class _Server(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Clients ignore fields they do not know: the server may add fields within v1.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 # ---------------------------------------------------------------- client -> server
@@ -71,7 +72,7 @@ class Hello(_Client):
     """First message of a bot connection: authenticates it."""
 
     type: Literal["hello"] = "hello"
-    token: Annotated[str, Field(min_length=1, max_length=256)]
+    token: Annotated[str, Field(min_length=1, max_length=256, repr=False)]
     protocol: int = PROTOCOL_VERSION
     client: Annotated[str, Field(max_length=100)] | None = None
     """Free-form client name and version, e.g. ``"mybot/0.3"``."""

@@ -76,15 +76,25 @@ class WsPeer:
             await self.ws.send_text(item)
 
 
-async def _receive_text(ws: WebSocket) -> str | None:
-    """The next text frame; ``None`` on disconnect; raises ProtocolError on binary."""
+async def _receive(ws: WebSocket) -> str | bytes | None:
+    """The next frame (text or binary); ``None`` on disconnect."""
     message = await ws.receive()
     if message["type"] == "websocket.disconnect":
         return None
     if message.get("text") is not None:
         text: str = message["text"]
         return text
-    raise ProtocolError(ErrorCode.BINARY_FRAME, "binary frames are not supported; send JSON text")
+    data: bytes = message.get("bytes") or b""
+    return data
+
+
+def _as_text(frame: str | bytes) -> str:
+    """The frame's text; a binary frame is a ProtocolError (the protocol is JSON text)."""
+    if isinstance(frame, bytes):
+        raise ProtocolError(
+            ErrorCode.BINARY_FRAME, "binary frames are not supported; send JSON text"
+        )
+    return frame
 
 
 class _Endpoints:
@@ -112,7 +122,8 @@ class _Endpoints:
     async def _authenticate(self, ws: WebSocket, peer: WsPeer) -> bool:
         try:
             async with asyncio.timeout(self.limits.hello_timeout_s):
-                text = await _receive_text(ws)
+                frame = await _receive(ws)
+            text = None if frame is None else _as_text(frame)
         except TimeoutError:
             self._fatal(peer, ErrorCode.HELLO_REQUIRED, "no hello within the time allowed")
             return False
@@ -160,8 +171,8 @@ class _Endpoints:
         strikes = 0
         while True:
             try:
-                text = await _receive_text(ws)
-                if text is None:
+                frame = await _receive(ws)
+                if frame is None:
                     return
                 if not bucket.allow(time.monotonic()):
                     strikes += 1
@@ -173,7 +184,7 @@ class _Endpoints:
                         f"more than {self.limits.rate_per_s:g} messages/s; message dropped",
                     )
                 strikes = 0
-                msg = parse_client_message(text)
+                msg = parse_client_message(_as_text(frame))
                 if isinstance(msg, Hello):
                     raise ProtocolError(
                         ErrorCode.ALREADY_AUTHENTICATED, "this connection is already authenticated"
@@ -200,16 +211,17 @@ class _Endpoints:
                 return
             bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
             while True:
-                try:
-                    text = await _receive_text(ws)
-                except ProtocolError as exc:
-                    peer.send(error_message(exc.code, exc.message))
-                    continue
-                if text is None:
+                frame = await _receive(ws)
+                if frame is None:
                     return
                 if not bucket.allow(time.monotonic()):
                     self._fatal(peer, ErrorCode.RATE_LIMITED, "message rate limit exceeded")
                     return
+                if isinstance(frame, bytes):
+                    peer.send(
+                        error_message(ErrorCode.BINARY_FRAME, "binary frames are not supported")
+                    )
+                    continue
                 peer.send(
                     error_message(
                         ErrorCode.READ_ONLY, "spectator connections are read-only", game_id=game_id

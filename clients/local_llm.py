@@ -203,17 +203,19 @@ class LocalLLMActor:
         self.options = options or LocalLLMOptions()
         self.server = LocalLLMServer(self.options)
         self._actor: LLMActor | None = None
+        self._starting = asyncio.Lock()
         self._clock: tuple[tuple[int | None, int | None], str] | None = None
         self.resource: str | None = "local-llm"
         """Branches and actor calls share this player's one-slot server."""
 
     async def inner(self) -> LLMActor:
-        if self._actor is None:
-            url = await self.server.url()
-            self._actor = LLMActor(self.options.llm_options(url))
-            self.resource = url
-            if self._clock is not None:
-                self._actor.set_clock(*self._clock)
+        async with self._starting:  # an actor call and a branch may both arrive first
+            if self._actor is None:
+                url = await self.server.url()
+                self._actor = LLMActor(self.options.llm_options(url))
+                self.resource = url
+                if self._clock is not None:
+                    self._actor.set_clock(*self._clock)
         return self._actor
 
     def set_clock(self, clocks: tuple[int | None, int | None], time_control: str) -> None:
@@ -240,14 +242,16 @@ class LocalLLMSpeculator:
         self.options = options
         self.own = own
         self._speculator: LLMSpeculator | None = None
+        self._starting = asyncio.Lock()
 
     async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
-        if self._speculator is None:
-            url = await self.server.url()
-            options = self.options.llm_options(url)
-            self._speculator = LLMSpeculator(
-                dataclasses.replace(options, max_tokens=24 * k + 16, temperature=0.0)
-            )
+        async with self._starting:
+            if self._speculator is None:
+                url = await self.server.url()
+                options = self.options.llm_options(url)
+                self._speculator = LLMSpeculator(
+                    dataclasses.replace(options, max_tokens=24 * k + 16, temperature=0.0)
+                )
         return await self._speculator.predict(position, k, meter)
 
     async def close(self) -> None:

@@ -151,7 +151,7 @@ class BotClient:
 
     bot: Bot
     url: str
-    token: str
+    token: str = field(repr=False)
     max_games: int | None = None
     """Return after this many games have ended; ``None`` runs until cancelled."""
     reconnect: bool = True
@@ -189,7 +189,7 @@ class BotClient:
                     if self._done():
                         return
                     log.info("connection closed (%s); reconnecting in %.1fs", code, delay)
-                except OSError as exc:
+                except (OSError, websockets.InvalidHandshake) as exc:
                     log.info("cannot connect to %s (%s); retrying in %.1fs", self.url, exc, delay)
                 finally:
                     self._ws = None
@@ -209,7 +209,11 @@ class BotClient:
             dump(Hello(token=self.token, protocol=PROTOCOL_VERSION, client=self.client_name))
         )
         async for frame in ws:
-            msg = parse_server_message(frame)
+            try:
+                msg = parse_server_message(frame)
+            except ValueError as exc:  # a message type this client does not know
+                log.info("ignoring a server message this SDK does not understand: %s", exc)
+                continue
             if isinstance(msg, Welcome):
                 self.welcome = msg
             elif isinstance(msg, GameStart):
@@ -274,10 +278,11 @@ class BotClient:
         if thinking is not None:
             thinking.task.cancel()
         view = self._views.pop(msg.game_id, None)
+        if view is None:
+            return  # not a game this client followed (or already settled)
         self.results.append(msg)
-        if view is not None:
-            view.to_move = None
-            await self.bot.on_game_over(view, msg)
+        view.to_move = None
+        await self.bot.on_game_over(view, msg)
 
     def _on_error(self, msg: ErrorMessage) -> None:
         view = self._views.get(msg.game_id or "")

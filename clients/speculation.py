@@ -405,6 +405,9 @@ class Speculation:
     def _open_window(self, position: Position, depth: int, *, real: bool) -> None:
         if self.speculator is None or depth <= 0 or position.moves in self._windows:
             return
+        budget = self.config.max_extra_tokens
+        if budget is not None and self._spent_extra >= budget:
+            return  # the speculator's calls count against the budget too
         watched = self.config.adaptive and self.actor.resource is not None
         if watched and position.moves == self._skipped:
             return  # already decided for this position

@@ -183,8 +183,9 @@ def summarise(
         bound = (p / (1.0 + p) if depth <= 1 else p) * speed
     ratio = wall_on / wall_off if wall_off else float("nan")
     ideal = sum(_ideal_saving_ms(r.accounts, mean_s, k) for r in on)
-    pairs = {(r.opening, r.mode): r.moves for r in runs}
-    identical = all(pairs.get((r.opening, "on")) == r.moves for r in off)
+    identical = len(off) == len(on) > 0 and all(
+        a.opening == b.opening and a.moves == b.moves for a, b in zip(off, on, strict=True)
+    )
     return WorkloadResult(
         workload=workload.name,
         simulated=workload.simulated,

@@ -97,23 +97,9 @@ async def run_with_progress(db: str, config: TournamentConfig) -> str:
 async def _show_leaderboard(db: str, tournament_id: str | None, game: str | None) -> Leaderboard:
     store = await Store.open(db)
     try:
-        return await build_leaderboard(
-            store,
-            tournament_id=tournament_id,
-            game=game,
-            anchor=await _anchor(store, tournament_id),
-        )
+        return await build_leaderboard(store, tournament_id=tournament_id, game=game)
     finally:
         await store.close()
-
-
-async def _anchor(store: Store, tournament_id: str | None) -> tuple[str, float] | None:
-    """The tournament's anchor (a player and the rating it is fixed at), if it has one."""
-    if tournament_id is None:
-        return None
-    row = await store.get_tournament(tournament_id)
-    anchor = None if row is None else row.config.get("anchor")
-    return None if not anchor else (str(anchor[0]), float(anchor[1]))
 
 
 @click.group()
@@ -189,9 +175,7 @@ def tournament_show(tournament_id: str, db: str, with_crosstable: bool, as_json:
             if row is None:
                 raise click.ClickException(f"no tournament {tournament_id!r} in {db}")
             games = await store.list_games(limit=None, tournament_id=tournament_id)
-            board = await build_leaderboard(
-                store, tournament_id=tournament_id, anchor=await _anchor(store, tournament_id)
-            )
+            board = await build_leaderboard(store, tournament_id=tournament_id)
             return row, board, crosstable(games)
         finally:
             await store.close()

@@ -33,7 +33,7 @@ exactly what ``arena play`` accepts.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,6 @@ class TournamentConfig:
     max_plies: int | None = 200
     concurrency: int = 2
     anchor: tuple[str, float] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored with the tournament (and read back on resume)."""
@@ -124,7 +123,7 @@ def _player(raw: Any, index: int) -> PlayerEntry:
         raise TournamentConfigError(f"{where}: needs 'kind' (with options) or 'spec'")
     try:
         parse_player_spec(text)
-    except PlayerSpecError as exc:
+    except (PlayerSpecError, ValueError) as exc:
         raise TournamentConfigError(f"{where}: {exc}") from None
     name = str(raw.get("name") or text)
     return PlayerEntry(name=name, spec=text)
@@ -132,7 +131,7 @@ def _player(raw: Any, index: int) -> PlayerEntry:
 
 def config_from_dict(data: dict[str, Any], *, source: str = "tournament") -> TournamentConfig:
     """Validate a parsed tournament file (or a stored config) into a config."""
-    known = {f for f in TournamentConfig.__dataclass_fields__ if f != "extra"}
+    known = set(TournamentConfig.__dataclass_fields__)
     unknown = set(data) - known
     if unknown:
         raise TournamentConfigError(
@@ -155,23 +154,26 @@ def config_from_dict(data: dict[str, Any], *, source: str = "tournament") -> Tou
         raise TournamentConfigError(f"{source}: anchor must be {{ player = ..., rating = ... }}")
     if anchor is not None and anchor[0] not in names:
         raise TournamentConfigError(f"{source}: anchor player {anchor[0]!r} is not one of {names}")
-    config = TournamentConfig(
-        name=str(data.get("name") or Path(source).stem),
-        players=players,
-        game=str(data.get("game", "chess")),
-        format=str(data.get("format", "round-robin")),
-        cycles=int(data.get("cycles", 1)),
-        rounds=None if data.get("rounds") is None else int(data["rounds"]),
-        hero=None if data.get("hero") is None else str(data["hero"]),
-        openings=str(
-            data.get("openings", "bundled" if data.get("game", "chess") == "chess" else "none")
-        ),
-        opening_pairs=int(data.get("opening_pairs", 1)),
-        time_control=str(data.get("time_control", "60+1")),
-        max_plies=None if data.get("max_plies") is None else int(data["max_plies"]),
-        concurrency=int(data.get("concurrency", 2)),
-        anchor=anchor,
-    )
+    try:
+        config = TournamentConfig(
+            name=str(data.get("name") or Path(source).stem),
+            players=players,
+            game=str(data.get("game", "chess")),
+            format=str(data.get("format", "round-robin")),
+            cycles=int(data.get("cycles", 1)),
+            rounds=None if data.get("rounds") is None else int(data["rounds"]),
+            hero=None if data.get("hero") is None else str(data["hero"]),
+            openings=str(
+                data.get("openings", "bundled" if data.get("game", "chess") == "chess" else "none")
+            ),
+            opening_pairs=int(data.get("opening_pairs", 1)),
+            time_control=str(data.get("time_control", "60+1")),
+            max_plies=None if data.get("max_plies") is None else int(data["max_plies"]),
+            concurrency=int(data.get("concurrency", 2)),
+            anchor=anchor,
+        )
+    except (TypeError, ValueError) as exc:
+        raise TournamentConfigError(f"{source}: {exc}") from None
     _check(config, source)
     return config
 

@@ -201,11 +201,11 @@ class TournamentRunner:
         self._byes = []
         for round_no in range(1, self.config.rounds + 1):
             games = await server.store.list_games(limit=None, tournament_id=tournament_id)
-            results = [
-                (g.players[0], g.players[1], _POINTS[g.result][0])
-                for g in games
-                if g.result in _POINTS and (g.round or 0) < round_no
-            ]
+            played = sorted(
+                (g for g in games if g.result in _POINTS and (g.round or 0) < round_no),
+                key=lambda g: (g.round or 0, g.pairing_key or ""),
+            )  # in playing order: colour allocation looks at each player's last game
+            results = [(g.players[0], g.players[1], _POINTS[g.result or ""][0]) for g in played]
             pairings, byes = swiss_round(
                 self.config.player_names,
                 results,

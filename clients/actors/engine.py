@@ -142,14 +142,26 @@ class EnginePool:
         """Borrow an idle engine; it returns to the pool only once it is idle again."""
         engine = await self._take()
         self.busy += 1
+        healthy = True
         try:
             yield engine
         except asyncio.CancelledError:
             await asyncio.shield(_until_idle(engine))
             raise
+        except chess.engine.EngineError:
+            healthy = False  # a dead or confused engine is replaced, not lent again
+            raise
         finally:
             self.busy -= 1
-            self._idle.put_nowait(engine)
+            if healthy:
+                self._idle.put_nowait(engine)
+            else:
+                self._discard(engine)
+
+    def _discard(self, engine: chess.engine.UciProtocol) -> None:
+        for entry in [e for e in self._engines if e[1] is engine]:
+            self._engines.remove(entry)
+            entry[0].close()
 
     async def close(self) -> None:
         engines, self._engines = self._engines, []
@@ -160,9 +172,7 @@ class EnginePool:
             transport.close()
 
 
-def clock_limit(
-    position: Position, clocks: tuple[int | None, int | None], tc: str
-) -> chess.engine.Limit:
+def clock_limit(clocks: tuple[int | None, int | None], tc: str) -> chess.engine.Limit:
     """Let the engine manage the arena clock (with a safety margin for transport)."""
     control = TimeControl.parse(tc)
     if control.unlimited:
@@ -186,6 +196,13 @@ class EngineActor:
         self.clock: tuple[tuple[int | None, int | None], str] = ((None, None), "none")
         """The arena clocks and time control, used when no fixed limit is set."""
 
+    def set_clock(self, clocks: tuple[int | None, int | None], time_control: str) -> None:
+        """The clocks before the next real move (the player calls this each turn).
+
+        One actor may serve several games at once; the clock is the one of the
+        game whose move comes next, which is what a time-managed search needs."""
+        self.clock = (clocks, time_control)
+
     def limit(self, position: Position) -> chess.engine.Limit:
         o = self.options
         if o.nodes is not None or o.search_depth is not None or o.movetime is not None:
@@ -194,7 +211,7 @@ class EngineActor:
                 depth=o.search_depth,
                 time=None if o.movetime is None else o.movetime / 1000.0,
             )
-        return clock_limit(position, *self.clock)
+        return clock_limit(*self.clock)
 
     async def act(self, position: Position, meter: Meter) -> Action:
         if position.game.info.name != "chess":

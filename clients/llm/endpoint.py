@@ -113,7 +113,12 @@ class Endpoint:
     def __init__(self, options: LLMOptions, client: openai.AsyncOpenAI | None = None) -> None:
         self.options = options
         self._owned = client is None
-        self.client = make_client(options) if client is None else client
+        # An injected client keeps its own defaults otherwise: never openai's 2 retries.
+        self.client = (
+            make_client(options)
+            if client is None
+            else client.with_options(max_retries=0, timeout=options.timeout_s)
+        )
         self._structured = options.structured != "off"
 
     @property

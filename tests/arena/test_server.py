@@ -337,3 +337,21 @@ async def test_sdk_reconnects_and_resumes(server: RunningServer) -> None:
     assert final.ply > dropped_at
     assert clients[1].connections == 2
     assert [r.game_id for r in clients[1].results] == [game_id]
+
+
+async def test_game_over_reaches_a_bot_that_was_away(server: RunningServer) -> None:
+    """A bot disconnected when its game ended gets the game_over when it reconnects."""
+    game_id, ws_a, ws_b, tb = await started_game(server)
+    await ws_b.close()
+    await ws_a.send(json.dumps({"type": "resign", "game_id": game_id}))
+    await recv_type(ws_a, "game_over")
+    ws_b2 = await connect_bot(server, tb)
+    over = await recv_type(ws_b2, "game_over")
+    assert (over["game_id"], over["reason"]) == (game_id, "resign")
+
+
+def test_client_ignores_unknown_server_fields() -> None:
+    """Server messages with fields this client does not know still parse (forward compatible)."""
+    from arena.protocol import Pong, parse_server_message
+
+    assert parse_server_message('{"type": "pong", "id": "1", "new_field": 3}') == Pong(id="1")

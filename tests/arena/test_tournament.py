@@ -232,3 +232,12 @@ def test_next_games_keeps_players_to_one_game_at_a_time() -> None:
     assert next_games([p("b", "a")], [p("a", "b")], 2) == []
     assert next_games([p("b", "a")], [], 2) == [p("b", "a")]
     assert next_games(pending, [p("x", "y"), p("z", "w")], 2) == []
+
+
+async def test_resume_by_id_reads_the_stored_configuration(tmp_path: Path) -> None:
+    """A tournament can be resumed by id alone: its stored configuration reads back."""
+    db = str(tmp_path / "r.db")
+    first = await TournamentRunner(db, config(cycles=1)).run()
+    again = TournamentRunner(db, config(name="ignored"), tournament_id=first)
+    assert await again.run() == first
+    assert again.config == config(cycles=1)

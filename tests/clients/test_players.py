@@ -101,3 +101,13 @@ async def test_stockfish_finds_mate_in_one() -> None:
     finally:
         await actor.close()
     assert move.move == "h5f7"
+
+
+def test_stockfish_without_a_limit_plays_on_the_clock() -> None:
+    """With no nodes/depth/movetime, the engine's limit comes from the arena clock."""
+    actor = EngineActor(EngineOptions())
+    actor.set_clock((30_000, 20_000), "30+2")
+    limit = actor.limit(position([]))
+    assert (limit.white_clock, limit.black_clock, limit.white_inc) == (29.95, 19.95, 2.0)
+    actor.set_clock((None, None), "5/move")
+    assert actor.limit(position([])).time == 4.0
