@@ -33,7 +33,7 @@ SpeculatorFactory = Callable[[GameView], Speculator | None]
 
 def position_of(view: GameView) -> Position:
     """The speculation engine's view of a game."""
-    return Position(view.game, view.state, tuple(view.moves))
+    return Position(view.game, view.state, tuple(view.moves), view.initial_state)
 
 
 class SpeculativePlayer(Bot):

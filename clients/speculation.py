@@ -58,6 +58,9 @@ class Position:
     game: Game[Any]
     state: Any
     moves: tuple[str, ...]
+    initial: Any = None
+    """The state ``moves`` start from (``None``: the game's initial state), e.g. an
+    opening's position in a tournament."""
 
     @property
     def ply(self) -> int:
@@ -79,7 +82,12 @@ class Position:
     def after(self, move: str) -> Position:
         """The position after ``move`` (canonicalised); raises IllegalMoveError."""
         canonical = self.game.normalize_move(self.state, move)
-        return Position(self.game, self.game.apply(self.state, canonical), (*self.moves, canonical))
+        return Position(
+            self.game,
+            self.game.apply(self.state, canonical),
+            (*self.moves, canonical),
+            self.initial,
+        )
 
 
 @dataclass(slots=True)

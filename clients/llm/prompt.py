@@ -66,13 +66,13 @@ def legal_sorted(position: Position) -> list[str]:
 def game_so_far(position: Position) -> str:
     """The moves played, in display notation: numbered SAN for chess, else space-separated.
 
-    Falls back to canonical notation if the moves do not replay from the
-    game's initial state (a position set up from an encoded state).
+    Moves replay from the position's start (an opening's position in a
+    tournament); canonical notation is the fallback if they do not.
     """
     game = position.game
     if not position.moves:
         return "(none yet)"
-    state = game.initial_state()
+    state = game.initial_state() if position.initial is None else position.initial
     shown: list[str] = []
     try:
         for move in position.moves:
