@@ -19,6 +19,7 @@ from typing import Any
 from arena.accounting import MoveAccount, account_game, account_player
 from arena.ratings import GameResult, rate
 from arena.store import GameRow, Store
+from games import result_score
 
 __all__ = [
     "Leaderboard",
@@ -28,8 +29,6 @@ __all__ = [
     "game_results",
     "tournament_anchor",
 ]
-
-_SCORES = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +85,7 @@ def game_results(games: list[GameRow]) -> list[GameResult]:
     opening) form one bootstrap group."""
     results = []
     for g in games:
-        score = _SCORES.get(g.result or "")
+        score = result_score(g.result)
         if g.status != "finished" or score is None:
             continue
         group = None
@@ -114,7 +113,7 @@ async def build_leaderboard(
         anchor = await tournament_anchor(store, tournament_id)
     games = await store.list_games(limit=None, tournament_id=tournament_id, game=game)
     results = game_results(games)
-    rated = {g.id for g in games if _SCORES.get(g.result or "") is not None}
+    rated = {g.id for g in games if result_score(g.result) is not None}
     table = (
         await asyncio.to_thread(rate, results, anchor=anchor, bootstrap=bootstrap)
         if results

@@ -16,6 +16,7 @@ from games.base import (
     InvalidStateError,
     Outcome,
     TerminalExample,
+    result_score,
     result_string,
 )
 from games.registry import (
@@ -42,6 +43,7 @@ __all__ = [
     "get_game",
     "register_game",
     "replay",
+    "result_score",
     "result_string",
     "unregister_game",
 ]

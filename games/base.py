@@ -31,6 +31,7 @@ __all__ = [
     "InvalidStateError",
     "Outcome",
     "TerminalExample",
+    "result_score",
     "result_string",
 ]
 
@@ -89,6 +90,15 @@ class Outcome:
     def result(self) -> str:
         """The result in PGN style: ``"1-0"``, ``"0-1"`` or ``"1/2-1/2"``."""
         return result_string(self.winner)
+
+
+def result_score(result: str | None) -> float | None:
+    """Seat 0's points for a result (1, 0.5 or 0); ``None`` for ``*`` (aborted,
+    interrupted) or no result, which are not rated."""
+    return _RESULT_SCORES.get(result or "")
+
+
+_RESULT_SCORES = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}
 
 
 def result_string(winner: int | None) -> str:

@@ -27,13 +27,11 @@ from arena.tournament.formats import Bye, Pairing, gauntlet, round_robin, swiss_
 from arena.tournament.openings import Opening, bundled_openings, load_openings, opening_start
 from clients.players import parse_player_spec
 from clients.sdk import BotClient
-from games import get_game
+from games import get_game, result_score
 
 __all__ = ["Progress", "Standing", "TournamentRunner", "next_games", "standings"]
 
 log = logging.getLogger(__name__)
-
-_POINTS = {"1-0": (1.0, 0.0), "0-1": (0.0, 1.0), "1/2-1/2": (0.5, 0.5)}
 
 
 @dataclass
@@ -55,9 +53,10 @@ def standings(
     """Points per player from finished, rated games (and byes, one point each)."""
     table = {name: Standing(name) for name in names}
     for g in games:
-        points = _POINTS.get(g.result or "")
-        if g.status != "finished" or points is None:
+        score = result_score(g.result)
+        if g.status != "finished" or score is None:
             continue
+        points = (score, 1.0 - score)
         for seat, name in enumerate(g.players):
             entry = table.setdefault(name, Standing(name))
             entry.games += 1
@@ -202,10 +201,14 @@ class TournamentRunner:
         for round_no in range(1, self.config.rounds + 1):
             games = await server.store.list_games(limit=None, tournament_id=tournament_id)
             played = sorted(
-                (g for g in games if g.result in _POINTS and (g.round or 0) < round_no),
+                (
+                    g
+                    for g in games
+                    if result_score(g.result) is not None and (g.round or 0) < round_no
+                ),
                 key=lambda g: (g.round or 0, g.pairing_key or ""),
             )  # in playing order: colour allocation looks at each player's last game
-            results = [(g.players[0], g.players[1], _POINTS[g.result or ""][0]) for g in played]
+            results = [(g.players[0], g.players[1], result_score(g.result) or 0.0) for g in played]
             pairings, byes = swiss_round(
                 self.config.player_names,
                 results,
@@ -230,7 +233,7 @@ class TournamentRunner:
         finished = {
             g.pairing_key
             for g in await store.list_games(limit=None, tournament_id=tournament_id)
-            if g.status == "finished" and g.result in _POINTS
+            if g.status == "finished" and result_score(g.result) is not None
         }
         todo = [p for p in plan if p.key not in finished]
         done = len(finished)
