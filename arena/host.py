@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 MAX_PREDICT_AHEAD = 32
 """How many plies beyond the current one a ``predict`` may target."""
+MAX_PREDICTS_PER_PLY = 4
+"""How many ``predict`` messages a seat may send for one ply (the last counts)."""
 
 
 class Peer(Protocol):
@@ -99,6 +101,8 @@ class HostedGame:
     """Wall ms when the current mover was sent the position."""
     flag_timer: asyncio.TimerHandle | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    predictions: dict[tuple[int, int], int] = field(default_factory=dict)
+    """Predictions stored per (seat, ply), to cap them."""
 
     def seat_of(self, bot_id: int) -> int | None:
         for seat, bot in enumerate(self.bots):
@@ -394,6 +398,14 @@ class Host:
                 ErrorCode.BAD_PREDICTION,
                 f"{len(msg.moves)} moves but {len(msg.probs)} probabilities; give one per move",
             )
+        sent = hosted.predictions.get((seat, msg.ply), 0)
+        if sent >= MAX_PREDICTS_PER_PLY:
+            raise MatchError(
+                ErrorCode.BAD_PREDICTION,
+                f"already {sent} predictions for ply {msg.ply}; at most "
+                f"{MAX_PREDICTS_PER_PLY} per ply are stored (the last one before the move counts)",
+            )
+        hosted.predictions[(seat, msg.ply)] = sent + 1
         await self.store.add_prediction(
             hosted.id,
             ply=msg.ply,

@@ -355,3 +355,18 @@ def test_client_ignores_unknown_server_fields() -> None:
     from arena.protocol import Pong, parse_server_message
 
     assert parse_server_message('{"type": "pong", "id": "1", "new_field": 3}') == Pong(id="1")
+
+
+async def test_predictions_per_ply_are_capped(server: RunningServer) -> None:
+    """A seat may store a few predictions per ply; more are refused and not stored."""
+    from arena.host import MAX_PREDICTS_PER_PLY
+
+    game_id, ws_a, _, _ = await started_game(server)
+    frame = json.dumps({"type": "predict", "game_id": game_id, "ply": 1, "moves": ["e7e5"]})
+    for _ in range(MAX_PREDICTS_PER_PLY):
+        await ws_a.send(frame)
+    await ws_a.send(frame)
+    err = await expect_error(ws_a, ErrorCode.BAD_PREDICTION)
+    assert "at most" in err["message"]
+    rows = await server.store.get_predictions(game_id)
+    assert len(rows) == MAX_PREDICTS_PER_PLY
