@@ -18,14 +18,11 @@ from arena.tournament.formats import (
     Bye,
     Format,
     Pairing,
-    SwissRound,
-    SwissState,
     TournamentError,
     gauntlet,
     plan,
     planned_games,
     round_robin,
-    swiss_round,
 )
 from arena.tournament.openings import (
     OPENING_GAMES,
@@ -36,6 +33,7 @@ from arena.tournament.openings import (
     opening_start,
     parse_openings,
 )
+from arena.tournament.swiss import SwissRound, SwissState, swiss_round
 
 __all__ = [
     "BYE_POINTS",

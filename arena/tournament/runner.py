@@ -23,8 +23,9 @@ from arena.match import MatchConfig
 from arena.serve import RunningServer, running_server
 from arena.store import BotRow, GameRow, Store
 from arena.tournament.config import TournamentConfig, TournamentConfigError, config_from_dict
-from arena.tournament.formats import Bye, Pairing, gauntlet, round_robin, swiss_round
+from arena.tournament.formats import Bye, Pairing, gauntlet, round_robin
 from arena.tournament.openings import Opening, bundled_openings, load_openings, opening_start
+from arena.tournament.swiss import swiss_round
 from clients.players import parse_player_spec
 from clients.sdk import BotClient
 from games import get_game, result_score

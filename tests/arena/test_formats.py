@@ -15,14 +15,13 @@ from arena.tournament.formats import (
     Bye,
     Format,
     Pairing,
-    SwissState,
     TournamentError,
     gauntlet,
     plan,
     planned_games,
     round_robin,
-    swiss_round,
 )
+from arena.tournament.swiss import SwissState, swiss_round
 
 FAST = settings(max_examples=40, deadline=None)
 
