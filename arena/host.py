@@ -512,16 +512,7 @@ class Host:
             hosted.flag_timer.cancel()
             hosted.flag_timer = None
         match = hosted.match
-        frame = dump(
-            GameOver(
-                game_id=hosted.id,
-                seq=match.ply + 1,
-                result=match.result or "*",
-                winner=match.winner,
-                reason=match.reason or "",
-                ply=match.ply,
-            )
-        )
+        frame = _game_over(hosted.id, match.ply, match.result, match.winner, match.reason)
         self._broadcast(hosted, frame)
         for bot in hosted.bots:
             if bot.id not in self.peers:  # tell it when it comes back
@@ -548,22 +539,17 @@ class Host:
 
     def _snapshot(self, hosted: HostedGame, seat: int | None) -> GameStart:
         match = hosted.match
-        game = match.game
-        return GameStart(
-            game_id=hosted.id,
-            game=game.info.name,
-            seat=seat,
-            seat_names=game.info.seats,
-            players=(hosted.bots[0].name, hosted.bots[1].name),
-            initial_state=game.encode_state(match.initial_state),
-            moves=list(match.moves),
-            state=game.encode_state(match.state),
-            ply=match.ply,
-            to_move=match.to_move,
-            clocks=self._clocks(hosted),
-            max_plies=match.config.max_plies,
-            seq=match.ply + (1 if match.finished else 0),
-            status="finished" if match.finished else "active",
+        return _game_start(
+            hosted.id,
+            match.game,
+            seat,
+            (hosted.bots[0].name, hosted.bots[1].name),
+            match.initial_state,
+            list(match.moves),
+            match.state,
+            self._clocks(hosted),
+            match.config.max_plies,
+            finished=match.finished,
         )
 
     async def stored_snapshot(self, row: GameRow) -> list[str]:
@@ -571,35 +557,68 @@ class Host:
         game: Game[Any] = get_game(row.game)
         moves = [m.move for m in await self.store.get_moves(row.id)]
         finished = row.status == "finished"
-        state = replay(game, moves, game.decode_state(row.initial_state))
-        start = GameStart(
-            game_id=row.id,
-            game=row.game,
-            seat=None,
-            seat_names=game.info.seats,
-            players=row.players,
-            initial_state=row.initial_state,
-            moves=moves,
-            state=game.encode_state(state),
-            ply=len(moves),
-            to_move=None if finished else game.to_move(state),
-            clocks=Clocks(remaining_ms=row.clocks, time_control=row.time_control),
-            max_plies=row.max_plies,
-            seq=len(moves) + (1 if finished else 0),
-            status="finished" if finished else "active",
+        initial = game.decode_state(row.initial_state)
+        start = _game_start(
+            row.id,
+            game,
+            None,
+            row.players,
+            initial,
+            moves,
+            replay(game, moves, initial),
+            Clocks(remaining_ms=row.clocks, time_control=row.time_control),
+            row.max_plies,
+            finished=finished,
         )
         frames = [dump(start)]
         if finished:
-            frames.append(
-                dump(
-                    GameOver(
-                        game_id=row.id,
-                        seq=len(moves) + 1,
-                        result=row.result or "*",
-                        winner=row.winner,
-                        reason=row.reason or "",
-                        ply=len(moves),
-                    )
-                )
-            )
+            frames.append(_game_over(row.id, len(moves), row.result, row.winner, row.reason))
         return frames
+
+
+def _game_start(
+    game_id: str,
+    game: Game[Any],
+    seat: int | None,
+    players: tuple[str, str],
+    initial: Any,
+    moves: list[str],
+    state: Any,
+    clocks: Clocks,
+    max_plies: int | None,
+    *,
+    finished: bool,
+) -> GameStart:
+    """A ``game_start`` snapshot (for a player's seat, or ``seat=None`` for a spectator)."""
+    return GameStart(
+        game_id=game_id,
+        game=game.info.name,
+        seat=seat,
+        seat_names=game.info.seats,
+        players=players,
+        initial_state=game.encode_state(initial),
+        moves=moves,
+        state=game.encode_state(state),
+        ply=len(moves),
+        to_move=None if finished else game.to_move(state),
+        clocks=clocks,
+        max_plies=max_plies,
+        seq=len(moves) + (1 if finished else 0),
+        status="finished" if finished else "active",
+    )
+
+
+def _game_over(
+    game_id: str, ply: int, result: str | None, winner: int | None, reason: str | None
+) -> str:
+    """A ``game_over`` frame (its ``seq`` follows the last move's)."""
+    return dump(
+        GameOver(
+            game_id=game_id,
+            seq=ply + 1,
+            result=result or "*",
+            winner=winner,
+            reason=reason or "",
+            ply=ply,
+        )
+    )
