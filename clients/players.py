@@ -110,7 +110,9 @@ PLAYER_KINDS: dict[str, PlayerKind] = {
             "Gemma 3 270M on its own local llama.cpp server (no key, no network)",
             LocalLLMOptions,
             lambda options, _slots: LocalLLMActor(options),
-            default_speculation=(("spec", "llm"), ("k", "1")),
+            # adaptive: its one-slot server makes cancelled speculation delay the next
+            # move, and the model ranks moves more slowly than it plays one.
+            default_speculation=(("spec", "llm"), ("k", "1"), ("adaptive", "true")),
         ),
         PlayerKind(
             "llm",
