@@ -244,7 +244,7 @@ class _Endpoints:
         try:
             async with asyncio.timeout(2.0):
                 await writer
-        except (TimeoutError, Exception):
+        except Exception:  # a writer that cannot finish (TimeoutError included) is cancelled
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer

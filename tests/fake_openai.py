@@ -20,11 +20,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from arena.serve import serve_asgi
 
 __all__ = [
     "EmptyChoices",
@@ -293,27 +294,9 @@ async def fake_openai(
 ) -> AsyncIterator[FakeOpenAI]:
     """Serve a :class:`FakeOpenAI` on ``127.0.0.1:<free port>`` until the block ends."""
     fake = FakeOpenAI(list(script), reject_response_format=reject_response_format)
-    config = uvicorn.Config(
-        fake.app(),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("fake OpenAI server stopped before it started")
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    fake.base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        yield fake
-    finally:
-        fake.release.set()
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with serve_asgi(fake.app(), "127.0.0.1", 0, timeout_graceful_shutdown=2) as port:
+        fake.base_url = f"http://127.0.0.1:{port}/v1"
+        try:
+            yield fake
+        finally:
+            fake.release.set()  # let hanging requests end before the server stops

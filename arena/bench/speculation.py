@@ -303,7 +303,12 @@ async def workload(name: str, options: WorkloadOptions) -> AsyncIterator[Workloa
         async with api_sim(options.scale) as (url, _sim):
             yield Workload(
                 name="api-sim",
-                actor=f"llm:model=sim-actor,base_url={url},max_tokens=16000,timeout_s=600",
+                # The simulated actor's latency tail (lognormal, sd 162 s at scale 1) sets
+                # the per-call cap: 20 times the paper's mean, scaled.
+                actor=(
+                    f"llm:model=sim-actor,base_url={url},max_tokens=16000,"
+                    f"timeout_s={max(10.0, 221.7 * 20 * options.scale):g}"
+                ),
                 speculation="spec=llm,spec_model=sim-speculator",
                 simulated=True,
             )

@@ -4,8 +4,10 @@ The ``schema_version`` table holds the number of the last migration applied.
 Each migration is a function of a synchronous SQLAlchemy connection, run
 inside the same transaction that bumps the version, so a crash mid-way leaves
 the old version in place. Migration 1 creates the tables of
-:mod:`arena.store.schema` as they were at version 1; later changes must be new
-migrations (``ALTER TABLE ...``), never edits of an applied one.
+:mod:`arena.store.schema` in their *current* shape, so on a new database the
+later migrations find their columns already there and add only what is
+missing (:func:`_add_column`); on an older database they add them. Changes
+must be new migrations, never edits of an applied one.
 """
 
 from __future__ import annotations

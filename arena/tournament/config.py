@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.clock import TimeControl, TimeControlError
+from arena.tournament.formats import Format
 from clients.players import PlayerSpecError, parse_player_spec
 from games import GameError, get_game
 
@@ -50,7 +51,7 @@ __all__ = [
     "load_config",
 ]
 
-FORMATS = ("round-robin", "gauntlet", "swiss")
+FORMATS = tuple(f.value for f in Format)
 
 
 class TournamentConfigError(ValueError):

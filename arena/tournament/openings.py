@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import chess
 import chess.pgn
@@ -35,6 +35,7 @@ __all__ = [
     "OpeningError",
     "bundled_openings",
     "load_openings",
+    "opening_position",
     "opening_start",
     "parse_openings",
 ]
@@ -226,6 +227,21 @@ def opening_start(game_name: str, opening: Opening | None) -> tuple[str | None, 
     """
     if opening is None:
         return None, ()
+    initial, moves, _state = _play_out(game_name, opening)
+    return initial, moves
+
+
+def opening_position(game_name: str, opening: Opening | None) -> str | None:
+    """The encoded position after ``opening`` (where a tournament game starts),
+    or ``None`` for the game's own initial position."""
+    if opening is None:
+        return None
+    _initial, _moves, state = _play_out(game_name, opening)
+    return str(get_game(game_name).encode_state(state))
+
+
+def _play_out(game_name: str, opening: Opening) -> tuple[str | None, tuple[str, ...], Any]:
+    """(encoded initial state or None, canonical moves, state after them)."""
     if game_name not in OPENING_GAMES:
         valid = ", ".join(sorted(OPENING_GAMES))
         raise OpeningError(
@@ -243,4 +259,4 @@ def opening_start(game_name: str, opening: Opening | None) -> tuple[str | None, 
         raise OpeningError(f"opening {opening.name!r}: {exc}") from None
     if game.outcome(state) is not None:
         raise OpeningError(f"opening {opening.name!r}: the game is already over")
-    return (None if initial is None else game.encode_state(initial)), tuple(moves)
+    return (None if initial is None else game.encode_state(initial)), tuple(moves), state

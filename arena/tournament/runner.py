@@ -16,19 +16,18 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from arena.clock import TimeControl
 from arena.match import MatchConfig
 from arena.serve import RunningServer, running_server
 from arena.store import BotRow, GameRow, Store
 from arena.tournament.config import TournamentConfig, TournamentConfigError, config_from_dict
-from arena.tournament.formats import Bye, Pairing, gauntlet, round_robin
-from arena.tournament.openings import Opening, bundled_openings, load_openings, opening_start
+from arena.tournament.formats import Bye, Pairing, plan, planned_games
+from arena.tournament.openings import Opening, bundled_openings, load_openings, opening_position
 from arena.tournament.swiss import swiss_round
 from clients.players import parse_player_spec
 from clients.sdk import BotClient
-from games import get_game, result_score
+from games import result_score
 
 __all__ = ["Progress", "Standing", "TournamentRunner", "next_games", "standings"]
 
@@ -171,16 +170,6 @@ class TournamentRunner:
 
     # ------------------------------------------------------------------ playing
 
-    def _plan(self, openings: int | None, book: int | None) -> list[Pairing]:
-        names = self.config.player_names
-        if self.config.format == "round-robin":
-            return round_robin(names, cycles=self.config.cycles, openings=openings, book_size=book)
-        assert self.config.hero is not None
-        field_ = [n for n in names if n != self.config.hero]
-        return gauntlet(
-            self.config.hero, field_, cycles=self.config.cycles, openings=openings, book_size=book
-        )
-
     async def _play_all(
         self,
         server: RunningServer,
@@ -191,13 +180,20 @@ class TournamentRunner:
         count = min(self.config.opening_pairs, len(openings)) if openings else None
         book = len(openings) if openings else None
         by_name = {bot.name: bot for bot in bots}
+        names = self.config.player_names
         if self.config.format != "swiss":
-            plan = self._plan(count, book)
-            await self._play(server, tournament_id, plan, by_name, openings, len(plan))
+            planned = plan(
+                self.config.format,
+                names,
+                cycles=self.config.cycles,
+                openings=count,
+                book_size=book,
+                hero=self.config.hero,
+            )
+            await self._play(server, tournament_id, planned, by_name, openings, len(planned))
             return
         assert self.config.rounds is not None
-        per_round = (len(bots) // 2) * (2 * count if count else 1)
-        total = per_round * self.config.rounds
+        total = planned_games("swiss", names, openings=count, rounds=self.config.rounds)
         self._byes = []
         for round_no in range(1, self.config.rounds + 1):
             games = await server.store.list_games(limit=None, tournament_id=tournament_id)
@@ -238,20 +234,16 @@ class TournamentRunner:
         }
         todo = [p for p in plan if p.key not in finished]
         done = len(finished)
-        rules = get_game(self.config.game)
         control = TimeControl.parse(self.config.time_control)
 
         async def play_one(pairing: Pairing) -> None:
             nonlocal done
             opening = openings[pairing.opening_index] if pairing.opening_index is not None else None
-            initial, moves = (
-                (None, ()) if opening is None else opening_start(rules.info.name, opening)
-            )
             game_id = await server.host.create_game(
                 self.config.game,
                 (bots[pairing.white], bots[pairing.black]),
                 MatchConfig(time_control=control, max_plies=self.config.max_plies),
-                initial_state=_start_state(rules, initial, moves),
+                initial_state=opening_position(self.config.game, opening),
                 tournament_id=tournament_id,
                 opening=None if opening is None else opening.name,
                 round_no=pairing.round,
@@ -315,13 +307,3 @@ def next_games(
     if not chosen and not running and pending:
         chosen.append(pending[0])
     return chosen
-
-
-def _start_state(rules: Any, initial: str | None, moves: Sequence[str]) -> str | None:
-    """The encoded start position: the opening's position (moves played out)."""
-    if initial is None and not moves:
-        return None
-    from games import replay
-
-    state = rules.decode_state(initial) if initial is not None else rules.initial_state()
-    return str(rules.encode_state(replay(rules, moves, state)))

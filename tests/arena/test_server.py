@@ -166,6 +166,9 @@ async def test_hello_without_token_refused(server: RunningServer) -> None:
     async with websockets.connect(server.ws_url) as ws:
         await ws.send(json.dumps({"type": "hello"}))
         await expect_error(ws, ErrorCode.BAD_MESSAGE)
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == int(ErrorCode.BAD_MESSAGE)
 
 
 async def test_move_out_of_turn(server: RunningServer) -> None:

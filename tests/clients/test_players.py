@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from clients.actors.engine import EngineActor, EngineOptions, find_stockfish
@@ -55,10 +57,25 @@ def test_option_names_do_not_clash() -> None:
         assert not spec_keys & {f.name for f in dataclasses.fields(kind.options_type)}, kind.name
 
 
-def test_find_stockfish_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A wrong explicit path falls back to PATH and Debian's games directory."""
+def test_find_stockfish_falls_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Lookup order: explicit path, STOCKFISH_PATH, PATH, Debian's games directory."""
+    from clients.actors.engine import DEBIAN_GAMES_DIRS, EngineNotFoundError
+
+    engine = tmp_path / "bin" / "stockfish"
+    engine.parent.mkdir()
+    engine.write_text("#!/bin/sh\n")
+    engine.chmod(0o755)
+    monkeypatch.setenv("STOCKFISH_PATH", str(engine))
+    assert find_stockfish("/also/missing") == str(engine)
     monkeypatch.setenv("STOCKFISH_PATH", "/nonexistent/stockfish")
-    assert find_stockfish("/also/missing").endswith("stockfish")
+    monkeypatch.setenv("PATH", str(engine.parent))
+    assert find_stockfish("/also/missing") == str(engine)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    debian = find_stockfish("/also/missing")
+    assert debian in [f"{d}/stockfish" for d in DEBIAN_GAMES_DIRS]
+    monkeypatch.setattr("clients.actors.engine.DEBIAN_GAMES_DIRS", ())
+    with pytest.raises(EngineNotFoundError, match="install Debian's 'stockfish'"):
+        find_stockfish("/also/missing")
 
 
 def position(moves: list[str], game: str = "chess") -> Position:
