@@ -35,3 +35,8 @@ apt_install() {
 if ! command -v stockfish >/dev/null && [ ! -x /usr/games/stockfish ] && [ -z "${STOCKFISH_PATH:-}" ]; then
   apt_install stockfish
 fi
+# Debian's Chromium for the browser tests (Playwright drives it through
+# executable_path; `playwright install` would download a browser and fails here).
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+fi
