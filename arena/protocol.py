@@ -25,6 +25,7 @@ from arena.errors import ErrorCode, ProtocolError
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "BranchReport",
     "ClientMessage",
     "Clocks",
     "ErrorMessage",
@@ -50,6 +51,7 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 MAX_PREDICTIONS = 8
+MAX_BRANCH_REPORTS = 64
 
 GameId = Annotated[str, Field(min_length=1, max_length=64)]
 Ply = Annotated[int, Field(ge=0, le=100_000)]
@@ -90,6 +92,23 @@ class Seek(_Client):
     max_plies: Annotated[int, Field(ge=1, le=10_000)] | None = None
 
 
+class BranchReport(_Client):
+    """One speculative branch (an actor call on a predicted position), as the
+    client ran it, for the replay's timeline. Times are milliseconds relative
+    to the moment the client learnt the real position it then moved from (so a
+    branch started during the opponent's turn has a negative ``started_ms``)."""
+
+    line: Annotated[list[MoveText], Field(min_length=1, max_length=16)]
+    """The guessed moves the branch assumed, after the real moves known when it started."""
+    rank: Annotated[int, Field(ge=1, le=MAX_PREDICTIONS)]
+    """Rank of the (last) guess in its speculator answer, 1 = top."""
+    started_ms: float
+    ended_ms: float
+    outcome: Literal["kept", "cancelled", "discarded"]
+    """``kept``: it produced this move; ``cancelled``: stopped before it finished;
+    ``discarded``: it finished but its position never happened."""
+
+
 class MoveMeta(_Client):
     """Figures a client reports about how it produced a move (stored as reported)."""
 
@@ -105,6 +124,11 @@ class MoveMeta(_Client):
     speculation: Literal["hit", "miss", "off"] | None = None
     comment: Annotated[str, Field(max_length=16_384)] | None = None
     """Free text kept for the replay, e.g. an LLM's raw reply."""
+    wait_ms: Annotated[float, Field(ge=0)] | None = None
+    """Client-side time from learning the real position to deciding (the actor
+    call, on a miss, ends at ``wait_ms`` and started ``actor_ms`` before)."""
+    branches: Annotated[list[BranchReport], Field(max_length=MAX_BRANCH_REPORTS)] | None = None
+    """Branches that ended since the previous move (kept, cancelled, discarded)."""
 
 
 class Move(_Client):

@@ -12,7 +12,13 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from arena.protocol import GameOver, MoveMeta
+from arena.protocol import (
+    MAX_BRANCH_REPORTS,
+    MAX_PREDICTIONS,
+    BranchReport,
+    GameOver,
+    MoveMeta,
+)
 from clients.sdk import Bot, GameView, MoveDecision
 from clients.speculation import (
     Actor,
@@ -102,6 +108,18 @@ class SpeculativePlayer(Bot):
             speculator_ms=None if report.speculator_ms is None else round(report.speculator_ms, 3),
             speculation=report.speculation,
             comment=None if actor.comment is None else actor.comment[:16_000],
+            wait_ms=round(report.wait_ms, 3),
+            branches=[
+                BranchReport(
+                    line=list(b.line[:16]),
+                    rank=min(b.rank, MAX_PREDICTIONS),
+                    started_ms=round(b.started_ms, 3),
+                    ended_ms=round(b.ended_ms, 3),
+                    outcome=b.outcome,
+                )
+                for b in report.branches[-MAX_BRANCH_REPORTS:]
+            ]
+            or None,
         )
         return MoveDecision(report.move, meta)
 

@@ -12,7 +12,12 @@ Terms (see DESIGN.md section 3):
   and waits until they are really stopped (task cancelled, engine search
   stopped, HTTP request closed) before the actor runs on the real position;
 - with ``depth >= 2`` (pipelined), a finished branch opens a window on the
-  position after its own reply, so hits chain without waiting.
+  position after its own reply, so hits chain without waiting; and while an
+  actor call (real or branch) runs on a position where this player is to move,
+  an *own window* guesses this player's own move there and opens windows on
+  the opponent's reply to each guess, so the next branch starts before the
+  actor has even answered. When the call ends, the guesses that were wrong are
+  dropped at once.
 
 Lossless: the move played is always the actor's move for the real position
 (a branch computes exactly that call, on exactly that position, early).
@@ -38,6 +43,7 @@ __all__ = [
     "Action",
     "Actor",
     "ActorResult",
+    "BranchTiming",
     "Contention",
     "Guess",
     "Meter",
@@ -176,6 +182,19 @@ class SpeculationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BranchTiming:
+    """How one branch ran, relative to the real position of a decision."""
+
+    line: tuple[str, ...]
+    """The guessed moves it assumed, after the real moves known when it started."""
+    rank: int
+    """Rank of the (last) guess in its speculator answer, 1 = top."""
+    started_ms: float
+    ended_ms: float
+    outcome: Literal["kept", "cancelled", "discarded"]
+
+
+@dataclass(frozen=True, slots=True)
 class MoveReport:
     """The decision for one real position, with its speculation figures."""
 
@@ -195,15 +214,45 @@ class MoveReport:
     """Tokens of branches cancelled or discarded since the previous decision."""
     speculator_ms: float | None
     """Latency of the speculator call of the window before this position."""
+    branches: tuple[BranchTiming, ...] = ()
+    """Branches that ended since the previous decision, the kept one included."""
 
 
 @dataclass(eq=False)
 class _Branch:
     position: Position
     depth: int
+    rank: int
+    real_ply: int
+    """Plies of the real game when the branch started (its line is the rest)."""
     meter: Meter = field(default_factory=Meter)
     task: asyncio.Task[ActorResult] | None = None
     claimed: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    ended: float | None = None
+
+    def timing(self, outcome: Literal["kept", "cancelled", "discarded"]) -> _Trace:
+        ended = self.ended if self.ended is not None else time.perf_counter()
+        line = self.position.moves[self.real_ply :]
+        return _Trace(line, self.rank, self.started, ended, outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class _Trace:
+    line: tuple[str, ...]
+    rank: int
+    started: float
+    ended: float
+    outcome: Literal["kept", "cancelled", "discarded"]
+
+    def relative_to(self, origin: float) -> BranchTiming:
+        return BranchTiming(
+            line=self.line,
+            rank=self.rank,
+            started_ms=(self.started - origin) * 1000.0,
+            ended_ms=(self.ended - origin) * 1000.0,
+            outcome=self.outcome,
+        )
 
 
 @dataclass(eq=False)
@@ -211,6 +260,9 @@ class _Window:
     position: Position
     depth: int
     real: bool
+    own: bool = False
+    """An own window: this player is to move; its guesses open opponent windows
+    (no branch, nothing published)."""
     guesses: list[Guess] | None = None
     speculator_ms: float | None = None
     published: bool = False
@@ -222,6 +274,7 @@ class _Ledger:
     spec_calls: int = 0
     spec_tokens: int = 0
     wasted_tokens: int = 0
+    traces: list[_Trace] = field(default_factory=list)
 
 
 @dataclass
@@ -312,6 +365,7 @@ class Speculation:
         self._skipped: tuple[str, ...] | None = None
         """The last position where the adaptive policy chose not to speculate."""
         self._spent_extra = 0
+        self._real_ply = 0
 
     # ------------------------------------------------------------------ queries
 
@@ -336,6 +390,7 @@ class Speculation:
 
     def opponent_to_move(self, position: Position) -> None:
         """The real game reached ``position`` with the opponent to move."""
+        self._real_ply = position.ply
         if not self.active or position.over:
             return
         self._prune(position.moves)
@@ -350,6 +405,7 @@ class Speculation:
     async def decide(self, position: Position) -> MoveReport:
         """The move for the real ``position`` (this player to move)."""
         started = time.perf_counter()
+        self._real_ply = position.ply
         branch = self._branches.get(position.moves)
         result: ActorResult | None = None
         window = self._windows.get(position.moves[:-1])
@@ -360,6 +416,7 @@ class Speculation:
             try:
                 result = await asyncio.shield(branch.task)
                 verdict = "hit"
+                self._ledger.traces.append(branch.timing("kept"))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -369,6 +426,8 @@ class Speculation:
         keep = (*position.moves, result.move) if result is not None else None
         cancelled = await self._cancel_except(keep)
         if result is None:
+            if self.active and self.config.depth >= 2:
+                self._open_window(position, self.config.depth, real=False, own=True)
             result = await self._run_actor(position, overlapped=cancelled > 0)
         ledger, self._ledger = self._ledger, _Ledger()
         wait_ms = (time.perf_counter() - started) * 1000.0
@@ -381,6 +440,7 @@ class Speculation:
             spec_tokens=ledger.spec_tokens,
             wasted_tokens=ledger.wasted_tokens,
             speculator_ms=speculator_ms,
+            branches=tuple(t.relative_to(started) for t in ledger.traces),
         )
         if self.active:
             after = position.after(result.move)
@@ -410,8 +470,12 @@ class Speculation:
             comment=action.comment,
         )
 
-    def _open_window(self, position: Position, depth: int, *, real: bool) -> None:
+    def _open_window(
+        self, position: Position, depth: int, *, real: bool, own: bool = False
+    ) -> None:
         if self.speculator is None or depth <= 0 or position.moves in self._windows:
+            return
+        if position.over:
             return
         budget = self.config.max_extra_tokens
         if budget is not None and self._spent_extra >= budget:
@@ -424,7 +488,7 @@ class Speculation:
             # delay the actor as much as a branch.
             self._skipped = position.moves
             return
-        window = _Window(position=position, depth=depth, real=real)
+        window = _Window(position=position, depth=depth, real=real, own=own)
         self._windows[position.moves] = window
         window.task = asyncio.create_task(self._fill_window(window), name=f"window {position.ply}")
         window.task.add_done_callback(_log_failure)
@@ -444,12 +508,18 @@ class Speculation:
             self.contention.record_speculator(window.speculator_ms)
         legal = set(window.position.legal_moves())
         window.guesses = [g for g in guesses if g.move in legal][: self.config.k]
+        if window.own:
+            # Our own move is still being computed: look through it, one
+            # opponent window per guess (the wrong ones are dropped when it ends).
+            for guess in window.guesses:
+                self._open_window(window.position.after(guess.move), window.depth, real=False)
+            return
         if window.real:
             self._spawn_publish(window)
-        for guess in window.guesses:
+        for rank, guess in enumerate(window.guesses, 1):
             if not self._may_branch(guess):
                 continue
-            self._start_branch(window.position.after(guess.move), window.depth)
+            self._start_branch(window.position.after(guess.move), window.depth, rank)
 
     def _may_branch(self, guess: Guess) -> bool:
         config = self.config
@@ -459,29 +529,48 @@ class Speculation:
             return False
         return guess.prob is None or guess.prob >= config.threshold
 
-    def _start_branch(self, position: Position, depth: int) -> None:
+    def _start_branch(self, position: Position, depth: int, rank: int) -> None:
         if position.moves in self._branches or position.over:
             return
-        branch = _Branch(position=position, depth=depth)
+        branch = _Branch(position=position, depth=depth, rank=rank, real_ply=self._real_ply)
         self._branches[position.moves] = branch
         self._ledger.spec_calls += 1
         branch.task = asyncio.create_task(self._run_branch(branch), name=f"branch {position.ply}")
+        if depth >= 2:
+            self._open_window(position, depth - 1, real=False, own=True)
 
     async def _run_branch(self, branch: _Branch) -> ActorResult:
-        started = time.perf_counter()
         action = await self.actor.act(branch.position, branch.meter)
+        branch.ended = time.perf_counter()
         result = ActorResult(
             move=branch.position.game.normalize_move(branch.position.state, action.move),
-            ms=(time.perf_counter() - started) * 1000.0,
+            ms=(branch.ended - branch.started) * 1000.0,
             prompt_tokens=branch.meter.prompt_tokens,
             completion_tokens=branch.meter.completion_tokens,
             comment=action.comment,
         )
         if branch.depth >= 2:
+            # The own window's other guesses are wrong now: drop them at once.
+            self._drop_siblings(branch.position.moves, result.move)
             after = branch.position.after(result.move)
             if not after.over:
                 self._open_window(after, branch.depth - 1, real=False)
         return result
+
+    def _drop_siblings(self, base: tuple[str, ...], move: str) -> None:
+        """Cancel (without waiting) windows and branches under ``base`` + a move
+        other than ``move``, and the own window at ``base``."""
+        n = len(base)
+
+        def wrong(key: tuple[str, ...]) -> bool:
+            return len(key) > n and key[:n] == base and key[n] != move
+
+        for key in [k for k in self._branches if wrong(k)]:
+            self._drop_branch(key)
+        for key in [k for k in self._windows if wrong(k) or k == base]:
+            window = self._windows.pop(key)
+            if window.task is not None:
+                window.task.cancel()
 
     def _spawn_publish(self, window: _Window) -> None:
         if self._publish is None or window.published or not window.guesses:
@@ -515,10 +604,12 @@ class Speculation:
         return task
 
     def _settle(self, branch: _Branch, task: asyncio.Task[ActorResult]) -> None:
+        failed = task.cancelled() or task.exception() is not None
         if not task.cancelled() and task.exception() is not None:
             log.warning("a branch failed: %s", task.exception())
         if branch.claimed:
             return
+        self._ledger.traces.append(branch.timing("cancelled" if failed else "discarded"))
         spent = branch.meter.total
         self._ledger.spec_tokens += spent
         self._ledger.wasted_tokens += spent

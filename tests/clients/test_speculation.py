@@ -216,6 +216,83 @@ async def test_pipelined_chains_hits() -> None:
     assert spec.live_tasks() == []
 
 
+class GatedActor(CountingActor):
+    """Like CountingActor, but the call on ``gated`` waits until ``release`` is set."""
+
+    def __init__(self, gated: tuple[str, ...]) -> None:
+        super().__init__()
+        self.gated = gated
+        self.release = asyncio.Event()
+
+    async def act(self, position: Position, meter: Meter) -> Action:
+        if position.moves == self.gated:
+            await self.release.wait()
+        return await super().act(position, meter)
+
+
+class FirstLegal:
+    """Predicts the first legal move in sorted order (what CountingActor plays) and,
+    as second guess, the last one."""
+
+    async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
+        ordered = sorted(position.legal_moves())
+        return [Guess(m) for m in (ordered[0], ordered[-1])][:k]
+
+
+async def test_pipelined_own_window_branches_before_our_move_is_known() -> None:
+    """With depth 2, while our actor still thinks, the engine guesses our own move and
+    the opponent's reply, and starts the branch for our next move; the wrong guess's
+    line is dropped as soon as our move is known."""
+    real = position([])
+    actor = GatedActor(real.moves)
+    spec = Speculation(actor, FirstLegal(), SpeculationConfig(k=2, depth=2, max_branches=8))
+    decision = asyncio.create_task(spec.decide(real))
+    mine = sorted(real.legal_moves())[0]
+    after_mine = real.after(mine)
+    reply = sorted(after_mine.legal_moves())[0]
+    target = after_mine.after(reply).moves
+    async with asyncio.timeout(5):
+        while target not in actor.calls:  # noqa: ASYNC110 (waits for the branch to start)
+            await asyncio.sleep(0)
+    assert real.moves not in actor.calls  # our own move is still being computed
+    wrong = sorted(real.legal_moves())[-1]
+    assert any(c[:1] == (wrong,) for c in actor.calls)  # the other own guess branched too
+    actor.release.set()
+    report = await decision
+    assert report.move == mine
+    # Only our real line is still speculated on.
+    assert all(k[:1] == (mine,) for k in spec._branches)
+    assert all(k[:1] == (mine,) for k in spec._windows)
+    spec.opponent_to_move(after_mine)
+    await asyncio.gather(*spec.live_tasks())
+    calls_before = len(actor.calls)
+    nxt = await spec.decide(after_mine.after(reply))
+    assert nxt.speculation == "hit"
+    assert len(actor.calls) == calls_before  # answered from the early branch
+    kept = [b for b in nxt.branches if b.outcome == "kept"]
+    assert [b.line for b in kept] == [(mine, reply)]  # guessed before our move was known
+    assert kept[0].started_ms < 0
+    dropped = [b for b in nxt.branches if b.line[0] == wrong]
+    assert dropped and all(b.outcome in {"cancelled", "discarded"} for b in dropped)
+    await spec.close()
+    assert spec.live_tasks() == []
+
+
+async def test_branch_timings_in_the_report() -> None:
+    """A decision reports every branch that ended since the last one: the kept one
+    and the discarded one, with times relative to the real position."""
+    actor = CountingActor()
+    spec = Speculation(actor, ScriptedSpeculator({0: ["e2e4", "d2d4"]}), SpeculationConfig(k=2))
+    spec.opponent_to_move(position([]))
+    await asyncio.gather(*spec.live_tasks())
+    report = await spec.decide(position(["d2d4"]))
+    outcomes = {b.line: (b.outcome, b.rank) for b in report.branches}
+    assert outcomes == {("d2d4",): ("kept", 2), ("e2e4",): ("discarded", 1)}
+    for b in report.branches:
+        assert b.started_ms <= b.ended_ms <= report.wait_ms
+    await spec.close()
+
+
 async def test_connect4_scripted_hit_ranks(server: RunningServer) -> None:
     """A scripted speculator on Connect Four gives exactly the expected hit ranks."""
     (a, ta), (b, tb) = await new_bot(server, "red"), await new_bot(server, "yellow")
