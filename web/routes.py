@@ -1,52 +1,141 @@
-"""Page routes. For now: the index, a plain list of recent games with links to
-their JSON record and PGN (the full leaderboard, replay and live pages come
-later, server-rendered, with no build step)."""
+"""Page routes, served by the arena on the same port as the JSON API.
+
+Server-rendered pages (Jinja2) with a little plain JavaScript from
+``web/static`` (sorting, the replay's controls and timeline, the live view);
+no front-end build step and nothing fetched from elsewhere at run time.
+
+Pages: ``/`` leaderboard · ``/tournaments`` · ``/tournaments/{id}`` ·
+``/games`` · ``/games/{id}`` (replay, live while the game is played) ·
+``/players/{name}``. Two JSON/SVG routes serve the replay:
+``/api/games/{id}/svg?ply=N`` (the board after N moves, drawn by the game's
+own renderer) and ``/api/games/{id}/timeline``.
+"""
 
 from __future__ import annotations
 
-from html import escape
+from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
 
 from arena.store import Store
+from games import GameError, get_game, replay
+from web import views
 
 __all__ = ["routes"]
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Speculative Arena: recent games</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1rem; }}
-table {{ border-collapse: collapse; }}
-th, td {{ padding: .25rem .6rem; border-bottom: 1px solid #ddd; text-align: left; }}
-</style></head>
-<body><h1>Recent games</h1>
-<table><thead><tr><th scope="col">Game</th><th scope="col">Kind</th><th scope="col">Players</th>
-<th scope="col">Result</th><th scope="col">Reason</th><th scope="col">Plies</th>
-<th scope="col">Status</th></tr></thead>
-<tbody>{rows}</tbody></table>
-<p>JSON: <a href="/api/games">/api/games</a></p>
-</body></html>
-"""
+_HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(_HERE / "templates"))
+
+
+def _pct(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
+templates.env.filters["pct"] = _pct
+templates.env.filters["ms"] = _ms
 
 
 def routes(store: Store) -> list[BaseRoute]:
     """The page routes over ``store``."""
 
-    async def index(request: Request) -> Response:
-        rows = []
-        for g in await store.list_games(limit=100):
-            pgn = f' · <a href="/api/games/{g.id}/pgn">PGN</a>' if g.game == "chess" else ""
-            rows.append(
-                f'<tr><td><a href="/api/games/{g.id}">{g.id}</a>{pgn}</td>'
-                f"<td>{escape(g.game)}</td>"
-                f"<td>{escape(g.players[0])} vs {escape(g.players[1])}</td>"
-                f"<td>{escape(g.result or '')}</td><td>{escape(g.reason or '')}</td>"
-                f"<td>{g.ply}</td><td>{escape(g.status)}</td></tr>"
-            )
-        return HTMLResponse(_PAGE.format(rows="\n".join(rows)))
+    def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        return templates.TemplateResponse(request, name, context, status_code=status)
 
-    return [Route("/", index)]
+    def not_found(request: Request, what: str) -> Response:
+        return page(request, "not_found.html", {"what": what}, status=404)
+
+    def param(request: Request, key: str) -> str | None:
+        return request.query_params.get(key) or None
+
+    async def leaderboard(request: Request) -> Response:
+        context = await views.leaderboard_view(
+            store, param(request, "game"), param(request, "tournament")
+        )
+        return page(request, "leaderboard.html", context)
+
+    async def tournaments(request: Request) -> Response:
+        return page(request, "tournaments.html", await views.tournaments_view(store))
+
+    async def tournament(request: Request) -> Response:
+        tournament_id = request.path_params["tournament_id"]
+        context = await views.tournament_view(store, tournament_id)
+        if context is None:
+            return not_found(request, f"tournament {tournament_id!r}")
+        return page(request, "tournament.html", context)
+
+    async def games(request: Request) -> Response:
+        return page(request, "games.html", await views.games_view(store, param(request, "status")))
+
+    async def game(request: Request) -> Response:
+        game_id = request.path_params["game_id"]
+        context = await views.game_view(store, game_id)
+        if context is None:
+            return not_found(request, f"game {game_id!r}")
+        return page(request, "game.html", context)
+
+    async def player(request: Request) -> Response:
+        name = request.path_params["name"]
+        context = await views.player_view(
+            store, name, param(request, "game"), param(request, "tournament")
+        )
+        if context is None:
+            return not_found(request, f"player {name!r}")
+        return page(request, "player.html", context)
+
+    async def board_svg(request: Request) -> Response:
+        """The board after ``ply`` moves (default: all of them), as the game draws it."""
+        game_id = request.path_params["game_id"]
+        row = await store.get_game(game_id)
+        if row is None:
+            return JSONResponse({"error": f"no game {game_id!r}"}, status_code=404)
+        moves = [m.move for m in await store.get_moves(game_id)]
+        raw = request.query_params.get("ply", str(len(moves)))
+        try:
+            ply = int(raw)
+        except ValueError:
+            ply = -1
+        if not 0 <= ply <= len(moves):
+            return JSONResponse(
+                {"error": f"ply must be an integer from 0 to {len(moves)}, got {raw!r}"},
+                status_code=400,
+            )
+        try:
+            rules = get_game(row.game)
+            state = replay(rules, moves[:ply], rules.decode_state(row.initial_state))
+            svg = rules.render_svg(state, moves[ply - 1] if ply else None)
+        except GameError as exc:
+            return JSONResponse({"error": f"cannot draw game {game_id!r}: {exc}"}, status_code=500)
+        finished = row.status == "finished"
+        return Response(
+            svg,
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "max-age=86400" if finished else "no-cache"},
+        )
+
+    async def timeline(request: Request) -> Response:
+        game_id = request.path_params["game_id"]
+        data = await views.timeline_json(store, game_id)
+        if data is None:
+            return JSONResponse({"error": f"no game {game_id!r}"}, status_code=404)
+        return JSONResponse(data)
+
+    return [
+        Route("/", leaderboard, name="leaderboard"),
+        Route("/tournaments", tournaments, name="tournaments"),
+        Route("/tournaments/{tournament_id}", tournament, name="tournament"),
+        Route("/games", games, name="games"),
+        Route("/games/{game_id}", game, name="game"),
+        Route("/players/{name}", player, name="player"),
+        Route("/api/games/{game_id}/svg", board_svg),
+        Route("/api/games/{game_id}/timeline", timeline),
+        Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
+    ]
