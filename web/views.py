@@ -44,11 +44,15 @@ PLAYER_GAMES = 300
 """A player's page scores at most this many of its latest games."""
 
 
-async def leaderboard_view(store: Store, game: str | None, tournament: str | None) -> dict[str, Any]:
+async def leaderboard_view(
+    store: Store, game: str | None, tournament: str | None
+) -> dict[str, Any]:
     """The leaderboard (optionally of one game and/or tournament) and the filter choices."""
     board = await build_leaderboard(store, tournament_id=tournament, game=game)
     tournaments = await store.list_tournaments()
+    recent = await store.list_games(limit=10, tournament_id=tournament, game=game)
     return {
+        "recent": [game_summary(g) for g in recent],
         "board": board,
         "bars": _bars(board),
         "game": game or "",
@@ -97,7 +101,9 @@ async def tournaments_view(store: Store) -> dict[str, Any]:
 
 
 def _line(t: TournamentRow, games: list[GameRow]) -> TournamentLine:
-    finished = sum(1 for g in games if g.status == "finished" and result_score(g.result) is not None)
+    finished = sum(
+        1 for g in games if g.status == "finished" and result_score(g.result) is not None
+    )
     players = [str(p.get("name", "?")) for p in t.config.get("players", [])]
     return TournamentLine(t, finished, planned_total(t.config), players)
 
@@ -127,9 +133,7 @@ async def tournament_view(store: Store, tournament_id: str) -> dict[str, Any] | 
     board = await build_leaderboard(store, tournament_id=tournament_id)
     table = crosstable(games)
     names = [r.name for r in board.rows] or _line(row, games).players
-    cells = {
-        a: {b: (sum(table[a][b]), len(table[a][b])) for b in table.get(a, {})} for a in names
-    }
+    cells = {a: {b: (sum(table[a][b]), len(table[a][b])) for b in table.get(a, {})} for a in names}
     ordered = sorted(games, key=lambda g: (g.round or 0, g.pairing_key or "", g.created_at))
     return {
         "t": row,
@@ -181,7 +185,7 @@ async def player_view(
     anchor = None if tournament is None else await tournament_anchor(store, tournament)
     ratings = await asyncio.to_thread(_rating_history, chrono, name, anchor)
     mine = [g for g in pool if name in g.players][:PLAYER_GAMES]  # newest first
-    results = []
+    results: list[dict[str, Any]] = []
     for g in mine:
         seat = g.players.index(name)
         account = account_game(await store.get_moves(g.id), await store.get_predictions(g.id))

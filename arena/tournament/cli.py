@@ -288,7 +288,10 @@ def demo(db: str, max_plies: int, concurrency: int, no_serve: bool, port: int) -
 
     async def serve() -> None:
         async with running_server(db, port=port) as server:
-            console.print(f"pages at [bold]{server.url}/[/] (Ctrl-C stops)")
+            console.print(
+                f"pages at [bold]{server.url}/[/] (leaderboard, recent games); "
+                f"this tournament: {server.url}/tournaments/{tournament_id} (Ctrl-C stops)"
+            )
             await asyncio.Event().wait()
 
     try:

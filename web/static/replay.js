@@ -247,7 +247,9 @@
       tbody.appendChild(tr);
     });
     table.appendChild(tbody);
-    summary.appendChild(table);
+    var wrap = text("div", null, "scroll");
+    wrap.appendChild(table);
+    summary.appendChild(wrap);
   }
 
   $("tl-in").addEventListener("click", function () { zoom = Math.min(zoom * 2, 4096); drawTimeline(); });

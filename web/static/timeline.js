@@ -81,10 +81,10 @@
     layout.lanes.forEach(function (lane) {
       laneBySeat[lane.seat] = lane;
       el("rect", { x: 0, y: lane.y - 3, width: width, height: lane.height + 6, "class": "lane-bg lane-" + lane.seat }, svg);
-      var name = el("text", { x: 6, y: lane.y + 14, "class": "lane-name" }, svg);
+      var group = el("g", {}, svg);
+      el("title", {}, group).textContent = lane.name;
+      var name = el("text", { x: 6, y: lane.y + 14, "class": "lane-name" }, group);
       name.textContent = lane.name.length > 16 ? lane.name.slice(0, 15) + "…" : lane.name;
-      var title = el("title", {}, name);
-      title.textContent = lane.name;
     });
     var order = { wait: 0, turn: 1, actor: 2, branch: 3 };
     var segs = data.segments.slice().sort(function (a, b) { return order[a.kind] - order[b.kind]; });
