@@ -29,7 +29,6 @@ The engine is game-agnostic: it sees positions only through the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -641,8 +640,14 @@ class Speculation:
                 running += 1  # a speculator call cut short may still hold the resource
                 tasks.append(window.task)
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+            except Exception:
+                pass
         return running
 
 
