@@ -9,6 +9,7 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
+from arena.serve import RunningServer
 from tests.web.conftest import Site
 
 
@@ -117,3 +118,19 @@ def test_static_files_are_served(http: httpx.Client) -> None:
     """The stylesheet and scripts come from the arena itself."""
     for name in ("style.css", "replay.js", "timeline.js", "sort.js"):
         assert http.get(f"/static/{name}").status_code == 200
+
+
+async def test_pages_of_an_empty_arena(server: RunningServer) -> None:
+    """A new arena's pages answer (nothing to show yet) rather than failing."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        for path, text in (
+            ("/", "No rated games yet"),
+            ("/tournaments", "No tournaments yet"),
+            ("/games", "No games"),
+            ("/games?status=active", "No games"),
+        ):
+            r = await client.get(path)
+            assert r.status_code == 200 and text in r.text, path
+        bot = await server.store.add_bot("lonely")
+        r = await client.get(f"/players/{bot.name}")
+        assert r.status_code == 200 and "No rated games yet" in r.text

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
-  var GUTTER = 120, ROW0 = 20, BRANCH = 11, GAP = 14, AXIS = 24;
+  var GUTTER = 132, ROW0 = 20, BRANCH = 11, GAP = 14, AXIS = 24;
 
   function el(name, attrs, parent) {
     var node = document.createElementNS(SVG, name);
@@ -84,7 +84,7 @@
       var group = el("g", {}, svg);
       el("title", {}, group).textContent = lane.name;
       var name = el("text", { x: 6, y: lane.y + 14, "class": "lane-name" }, group);
-      name.textContent = lane.name.length > 16 ? lane.name.slice(0, 15) + "…" : lane.name;
+      name.textContent = lane.name.length > 17 ? lane.name.slice(0, 16) + "…" : lane.name;
     });
     var order = { wait: 0, turn: 1, actor: 2, branch: 3 };
     var segs = data.segments.slice().sort(function (a, b) { return order[a.kind] - order[b.kind]; });
