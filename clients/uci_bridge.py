@@ -184,12 +184,13 @@ async def _open(path: str, options: Mapping[str, str]) -> _EngineGame:
         transport, engine = await chess.engine.popen_uci(path)
     except (OSError, chess.engine.EngineError) as exc:
         raise UciBridgeError(f"cannot start the UCI engine {path!r}: {exc}") from None
+    game = _EngineGame(transport, engine)
     try:
         await engine.configure(_coerce(engine, options))
     except BaseException:
-        transport.close()
+        await _quit(game)
         raise
-    return _EngineGame(transport, engine)
+    return game
 
 
 async def _quit(game: _EngineGame) -> None:
