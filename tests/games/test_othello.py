@@ -180,3 +180,28 @@ async def test_plays_over_the_server_with_speculation(server: RunningServer) -> 
     for ply in hits:
         assert (moves[ply + 1]["hit_rank"], moves[ply + 1]["speculation"]) == (1, "hit")
     assert (moves[miss + 1]["hit_rank"], moves[miss + 1]["speculation"]) == (None, "miss")
+
+
+async def test_plays_in_a_tournament(tmp_path: Path) -> None:
+    """A round robin of Othello players runs to the end and is rated like any game."""
+    from arena.leaderboard import build_leaderboard
+    from arena.store import Store
+    from arena.tournament.config import config_from_dict
+    from arena.tournament.runner import TournamentRunner
+
+    db = str(tmp_path / "t.db")
+    players = [{"name": f"r{s}", "spec": f"random:seed={s}"} for s in (1, 2, 3)]
+    config = config_from_dict(
+        {"name": "othello", "game": "othello", "openings": "none", "time_control": "none",
+         "concurrency": 2, "players": players}
+    )  # fmt: skip
+    tournament_id = await TournamentRunner(db, config).run()
+    store = await Store.open(db)
+    try:
+        games = await store.list_games(limit=10)
+        board = await build_leaderboard(store, tournament_id=tournament_id)
+    finally:
+        await store.close()
+    assert len(games) == 3 and all(g.game == "othello" and g.status == "finished" for g in games)
+    assert {g.reason for g in games} <= {"more_discs", "equal_discs"}
+    assert sorted(row.name for row in board.rows) == ["r1", "r2", "r3"] and board.games == 3
