@@ -315,3 +315,18 @@ def test_read_token(tmp_path: Path) -> None:
     for token, file in (("x", str(path)), (None, None), (None, str(tmp_path / "none"))):
         with pytest.raises(ValueError, match="token"):
             read_token(token, file)
+
+
+async def test_bot_thread_stops_on_request(server: RunningServer) -> None:
+    """A BotThread waiting for a game (its seek unanswered) stops cleanly when asked."""
+    _, token = await new_bot(server, "waiter")
+    thread = BotThread(SyncSeeded(1), server.ws_url, token, seek=Seek(game="othello"))
+    thread.start()
+    for _ in range(500):  # until it is connected and seeking (up to 5 s)
+        if server.host.peers:
+            break
+        await asyncio.sleep(0.01)
+    assert server.host.peers
+    await asyncio.to_thread(thread.stop, 10)
+    assert await asyncio.to_thread(thread.wait, 0) and thread.error is None
+    assert thread.results == []

@@ -56,7 +56,7 @@ async def test_stockfish_against_toga_over_the_cli(server: RunningServer) -> Non
         await new_bot(server, "stockfish"),
         await new_bot(server, "toga"),
     )
-    common = ["--url", server.ws_url, "--seek", "chess", "--tc", "20+0.1", "--max-plies", "16"]
+    common = ["--url", server.ws_url, "--seek", "chess", "--tc", "20+0.1", "--max-plies", "12"]
     common += ["--games", "1", "--movetime", "30"]
     sf_out, toga_out = await asyncio.gather(
         run_arena(
