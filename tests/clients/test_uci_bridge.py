@@ -38,12 +38,18 @@ async def speculation_of(server: RunningServer, game_id: str) -> dict[str, Any]:
 
 
 def assert_ponder_scored(moves: list[dict[str, Any]], seat: int) -> None:
-    """Every move of ``seat`` after its first two carries the engine's prediction, and the
-    engine's own verdict (hit: ponderhit) agrees with the server's scoring."""
+    """The moves of ``seat`` after its first carry the engine's prediction (all but one
+    at most: an engine may name no expected reply), and the engine's own verdict (hit:
+    ponderhit) agrees with the server's scoring."""
     mine = [m for m in moves if m["seat"] == seat]
     assert mine[0]["speculation"] == "off"  # nothing pondered before the first move
+    predicted = [m for m in mine[1:] if m["predictions"] is not None]
+    assert len(predicted) >= len(mine) - 2
     for m in mine[1:]:
-        assert m["predictions"] is not None and len(m["predictions"]) == 1, m
+        if m["predictions"] is None:
+            assert m["speculation"] == "off", m
+            continue
+        assert len(m["predictions"]) == 1, m
         assert (m["speculation"] == "hit") == (m["hit_rank"] == 1), m
         assert m["speculation"] in ("hit", "miss"), m
 
@@ -80,8 +86,6 @@ async def test_stockfish_against_toga_over_the_cli(server: RunningServer) -> Non
     assert len(moves) == game.ply >= 8
     for seat in (0, 1):
         assert_ponder_scored(moves, seat)
-    for player in detail["speculation"]["players"]:
-        assert player["predicted"] == player["moves"] - 1
 
 
 class Oracle(Bot):
