@@ -41,6 +41,11 @@ from games import get_game
 
 __all__ = ["OPENINGS", "SpeculationBench", "WorkloadResult", "engine_overhead_ms", "run_bench"]
 
+PIPELINE_THRESHOLD = 0.1
+"""Pipelined runs start a branch only for positions at least this likely (the
+product of the guesses' probabilities on the way): deep guesses multiply out
+fast, and without a floor every free slot would go to long shots."""
+
 OPENINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Ruy Lopez", ("e2e4", "e7e5", "g1f3", "b8c6", "f1b5", "a7a6")),
     ("Sicilian Najdorf", ("e2e4", "c7c5", "g1f3", "d7d6", "d2d4", "c5d4", "f3d4", "g8f6")),
@@ -223,6 +228,7 @@ class SpeculationBench:
     plies: int = 40
     k: int = 1
     depth: int = 1
+    own_k: int = 1
     db: str | None = None
     progress: Callable[[str], None] = lambda _line: None
 
@@ -232,7 +238,9 @@ class SpeculationBench:
             return f"{self.workload.actor}{joiner}spec=none"
         return (
             f"{self.workload.actor}{joiner}{self.workload.speculation},"
-            f"k={self.k},depth={self.depth},max_branches={max(1, self.k * self.depth)}"
+            f"k={self.k},depth={self.depth},own_k={self.own_k},"
+            f"max_branches={max(1, self.k * self.depth)},"
+            f"threshold={PIPELINE_THRESHOLD if self.depth >= 2 else 0.0}"
         )
 
     async def run(self) -> WorkloadResult:
@@ -336,13 +344,14 @@ async def run_bench(
     plies: int,
     k: int,
     depth: int,
+    own_k: int = 1,
     options: WorkloadOptions | None = None,
     progress: Callable[[str], None] = lambda _line: None,
 ) -> WorkloadResult:
     """Run one workload by name."""
     async with workload(name, options or WorkloadOptions()) as chosen:
         bench = SpeculationBench(
-            chosen, games=games, plies=plies, k=k, depth=depth, progress=progress
+            chosen, games=games, plies=plies, k=k, depth=depth, own_k=own_k, progress=progress
         )
         return await bench.run()
 
