@@ -84,23 +84,54 @@ def bot() -> None:
 @bot.command("add")
 @click.argument("name")
 @db_option
-def bot_add(name: str, db: str) -> None:
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the token to this file (mode 600) instead of printing it.",
+)
+@click.option(
+    "--exist-ok",
+    is_flag=True,
+    help="If NAME is registered already, give it a token instead of failing "
+    "(with --token-file: keep the file's token if it is still valid for NAME).",
+)
+def bot_add(name: str, db: str, token_file: Path | None, exist_ok: bool) -> None:
     """Register bot NAME and print its token (shown once, stored hashed)."""
 
-    async def go() -> str:
+    kept = ""
+    if exist_ok and token_file is not None and token_file.is_file():
+        kept = token_file.read_text().strip()
+
+    async def go() -> tuple[str, bool]:
         store = await Store.open(db)
         try:
-            row = await store.add_bot(name)
-            return await store.issue_token(row.id)
+            row = (
+                await store.ensure_bot(name, "external") if exist_ok else await store.add_bot(name)
+            )
+            owner = await store.bot_by_token(kept) if kept else None
+            if owner is not None and owner.id == row.id:
+                return kept, False
+            return await store.issue_token(row.id), True
         finally:
             await store.close()
 
     try:
-        token = _run(go())
+        token, issued = _run(go())
     except BotExistsError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"bot {name!r} registered; its token (shown once, keep it secret):")
-    click.echo(token)
+        raise click.ClickException(f"{exc} (--exist-ok gives it a new token)") from None
+    if token_file is None:
+        click.echo(f"bot {name!r} registered; its token (shown once, keep it secret):")
+        click.echo(token)
+        return
+    if issued:
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.touch(mode=0o600)
+        token_file.chmod(0o600)
+        token_file.write_text(token + "\n")
+    click.echo(
+        f"bot {name!r} registered; token {'written to' if issued else 'kept in'} {token_file}"
+    )
 
 
 @bot.command("list")
@@ -128,6 +159,203 @@ def bot_list(db: str, as_json: bool) -> None:
     for b, n in rows:
         table.add_row(b.name, b.kind, b.spec or "", str(n))
     console.print(table)
+
+
+def _bot_connection(f: Any) -> Any:
+    """The options every bot-running command takes: where to connect, which token,
+    which games to play."""
+    options = [
+        click.option(
+            "--url",
+            default="ws://127.0.0.1:8000/ws",
+            show_default=True,
+            envvar="ARENA_URL",
+            help="The arena's bot websocket (env ARENA_URL).",
+        ),
+        click.option(
+            "--token", default=None, envvar="ARENA_TOKEN", help="The bot's token (env ARENA_TOKEN)."
+        ),
+        click.option(
+            "--token-file",
+            default=None,
+            envvar="ARENA_TOKEN_FILE",
+            help="Read the token from this file instead (env ARENA_TOKEN_FILE).",
+        ),
+        click.option(
+            "--games", type=int, default=None, help="Stop after this many games (default: run on)."
+        ),
+        click.option(
+            "--seek",
+            "seek_game",
+            default=None,
+            metavar="GAME",
+            help="Ask for games of GAME whenever the bot has none (default: wait to be paired).",
+        ),
+        click.option(
+            "--tc", default="60+1", show_default=True, help="Time control asked for with --seek."
+        ),
+        click.option(
+            "--max-plies", type=int, default=None, help="Move limit asked for with --seek."
+        ),
+        click.option("--opponent", default=None, help="With --seek: only play this bot."),
+        click.option("--log-level", default="warning", show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _run_bot(
+    make: Any,
+    *,
+    url: str,
+    token: str | None,
+    token_file: str | None,
+    games: int | None,
+    seek_game: str | None,
+    tc: str,
+    max_plies: int | None,
+    opponent: str | None,
+    log_level: str,
+) -> None:
+    """Build the bot (``make`` is an async function returning it), connect, play, and
+    print each game's result."""
+    from arena.protocol import Seek
+    from arena.serve import configure_logging
+    from clients.runner import play, read_token
+    from clients.sdk import AuthenticationError, SeekError
+    from games import GameError, get_game
+
+    configure_logging(log_level)
+    try:
+        secret = read_token(token, token_file)
+        seek = None
+        if seek_game is not None:
+            get_game(seek_game)
+            TimeControl.parse(tc)
+            seek = Seek(game=seek_game, time_control=tc, opponent=opponent, max_plies=max_plies)
+    except (ValueError, GameError, TimeControlError) as exc:
+        raise click.BadParameter(str(exc)) from None
+
+    def show(over: GameOver) -> None:
+        click.echo(f"game {over.game_id}: {over.result} ({over.reason}) after {over.ply} plies")
+
+    async def go() -> None:
+        bot = await make()
+        click.echo(
+            f"bot {bot.name} connecting to {url}" + (f", seeking {seek_game}" if seek else "")
+        )
+        await play(bot, url, secret, max_games=games, seek=seek, on_result=show)
+
+    try:
+        _run(go())
+    except (AuthenticationError, SeekError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("stopped")
+
+
+@bot.command("run")
+@click.argument("target", required=False)
+@click.option(
+    "--player",
+    default=None,
+    metavar="SPEC",
+    help="Run a built-in player instead of TARGET, e.g. llm:model=gpt-4o-mini (see `arena play`).",
+)
+@_bot_connection
+def bot_run(target: str | None, player: str | None, **connection: Any) -> None:
+    """Run a bot against an arena: TARGET is FILE.py:NAME or MODULE:NAME, a subclass
+    of clients.sdk.Bot or clients.sync.SyncBot (e.g. examples/minimal_bot.py:FirstLegal).
+
+    The bot plays the games the arena gives it (tournaments, challenges), or asks
+    for games itself with --seek. It reconnects after a dropped connection and
+    resumes its games.
+    """
+    from clients.players import PlayerSpecError, parse_player_spec
+    from clients.runner import BotLoadError, load_bot
+    from clients.sdk import Bot
+
+    if (target is None) == (player is None):
+        raise click.UsageError("give either TARGET (FILE.py:NAME or MODULE:NAME) or --player SPEC")
+    built: Bot
+    try:
+        if player is not None:
+            spec = parse_player_spec(player)
+            built = spec.build()
+        else:
+            built = load_bot(target or "")
+    except (BotLoadError, PlayerSpecError) as exc:
+        raise click.BadParameter(str(exc)) from None
+
+    async def make() -> Any:
+        return built
+
+    _run_bot(make, **connection)
+
+
+@bot.command("uci")
+@click.option(
+    "--engine", required=True, help="The UCI engine: a path, or a name on PATH or in /usr/games."
+)
+@click.option(
+    "--option",
+    "engine_options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An engine option (repeatable), e.g. --option Hash=64 --option 'Skill Level=5'.",
+)
+@click.option(
+    "--ponder/--no-ponder",
+    default=True,
+    show_default=True,
+    help="Ponder on the expected reply; the expected reply is sent as the prediction.",
+)
+@click.option("--nodes", type=int, default=None, help="Fixed nodes per move (default: the clock).")
+@click.option("--depth", type=int, default=None, help="Fixed depth per move.")
+@click.option("--movetime", type=int, default=None, help="Fixed milliseconds per move.")
+@_bot_connection
+def bot_uci(
+    engine: str,
+    engine_options: tuple[str, ...],
+    ponder: bool,
+    nodes: int | None,
+    depth: int | None,
+    movetime: int | None,
+    **connection: Any,
+) -> None:
+    """Run any UCI chess engine as a bot; its pondering is its speculation.
+
+    The engine manages its time from the arena clock unless --nodes, --depth or
+    --movetime is given. With pondering on, the engine's expected reply is sent
+    as the bot's prediction, `go ponder` on it is the speculative branch,
+    `ponderhit` a hit and `stop` a miss, so `arena games show` reports the
+    engine's prediction accuracy and time saved.
+    """
+    from clients.actors.engine import EngineNotFoundError
+    from clients.uci_bridge import UciBot, UciBotOptions, UciBridgeError, parse_engine_options
+
+    try:
+        options = UciBotOptions(
+            engine=engine,
+            options=parse_engine_options(engine_options),
+            ponder=ponder,
+            nodes=nodes,
+            depth=depth,
+            movetime=movetime,
+        )
+        uci = UciBot(options)
+    except (UciBridgeError, EngineNotFoundError) as exc:
+        raise click.BadParameter(str(exc)) from None
+
+    async def make() -> Any:
+        try:
+            await uci.check()
+        except UciBridgeError as exc:
+            raise click.BadParameter(str(exc)) from None
+        return uci
+
+    _run_bot(make, **connection)
 
 
 # ---------------------------------------------------------------------- play

@@ -12,13 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from arena.protocol import (
-    MAX_BRANCH_REPORTS,
-    MAX_PREDICTIONS,
-    BranchReport,
-    GameOver,
-    MoveMeta,
-)
+from arena.protocol import GameOver
 from clients.sdk import Bot, GameView, MoveDecision
 from clients.speculation import (
     Actor,
@@ -39,7 +33,7 @@ SpeculatorFactory = Callable[[GameView], Speculator | None]
 
 def position_of(view: GameView) -> Position:
     """The speculation engine's view of a game."""
-    return Position(view.game, view.state, tuple(view.moves), view.initial_state)
+    return view.position()
 
 
 class SpeculativePlayer(Bot):
@@ -97,31 +91,7 @@ class SpeculativePlayer(Bot):
         if callable(set_clock):
             set_clock(view.clocks, view.time_control)
         report = await self.speculation(view).decide(position_of(view))
-        actor = report.actor
-        meta = MoveMeta(
-            actor_ms=round(actor.ms, 3),
-            prompt_tokens=actor.prompt_tokens or None,
-            completion_tokens=actor.completion_tokens or None,
-            spec_calls=report.spec_calls,
-            spec_tokens=report.spec_tokens,
-            wasted_tokens=report.wasted_tokens,
-            speculator_ms=None if report.speculator_ms is None else round(report.speculator_ms, 3),
-            speculation=report.speculation,
-            comment=None if actor.comment is None else actor.comment[:16_000],
-            wait_ms=round(report.wait_ms, 3),
-            branches=[
-                BranchReport(
-                    line=list(b.line[:16]),
-                    rank=min(b.rank, MAX_PREDICTIONS),
-                    started_ms=round(b.started_ms, 3),
-                    ended_ms=round(b.ended_ms, 3),
-                    outcome=b.outcome,
-                )
-                for b in report.branches[-MAX_BRANCH_REPORTS:]
-            ]
-            or None,
-        )
-        return MoveDecision(report.move, meta)
+        return MoveDecision.from_report(report)
 
     async def on_game_over(self, view: GameView, over: GameOver) -> None:
         spec = self._games.pop(view.game_id, None)

@@ -45,7 +45,7 @@ class PlayerSpecError(ValueError):
 @dataclass(frozen=True, slots=True)
 class SpeculationOptions:
     """Speculation options, valid for every player kind: the speculator and its
-    settings here, the policy (``k``, ``depth``, ``max_branches``,
+    settings here, the policy (``k``, ``depth``, ``own_k``, ``max_branches``,
     ``max_extra_tokens``, ``threshold``, ``adaptive``) as a
     :class:`~clients.speculation.SpeculationConfig`, whose keys a spec names
     directly."""
@@ -277,8 +277,8 @@ def parse_player_spec(text: str) -> PlayerSpec:
     if speculation.spec == "llm" and kind.name != "local-llm":
         _llm_speculator_options(speculation, kind.options_type(**values))
     policy = speculation.policy
-    if policy.k < 0 or policy.depth < 1 or policy.max_branches < 0:
-        raise PlayerSpecError("k must be >= 0, depth >= 1 and max_branches >= 0")
+    if policy.k < 0 or policy.depth < 1 or policy.max_branches < 0 or policy.own_k < 0:
+        raise PlayerSpecError("k must be >= 0, depth >= 1, max_branches >= 0 and own_k >= 0")
     return PlayerSpec(
         text=text.strip(),
         kind=kind,

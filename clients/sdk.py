@@ -4,9 +4,18 @@ A bot author subclasses :class:`Bot` and overrides :meth:`Bot.choose_move`;
 :class:`BotClient` does the rest over protocol v1: ``hello``, one
 :class:`GameView` per game kept in step with ``game_start`` / ``state``
 events, a move sent whenever it is the bot's turn, a rethink when the server
-refuses a move as illegal, and reconnection with backoff when the connection
+refuses a move as illegal, reconnection with backoff when the connection
 drops (the server re-sends ``game_start`` for every game in progress, so play
-resumes where it stopped). Built-in players use exactly this client.
+resumes where it stopped), and optionally ``seek`` to ask for games. Built-in
+players use exactly this client.
+
+Speculation: a bot that also overrides :meth:`Bot.predict` (or sets
+:attr:`Bot.speculator`) speculates through the speculation engine
+(:mod:`clients.speculation`): while the opponent thinks, its predictions are
+sent to the server (``predict``, so the arena scores them) and
+:meth:`Bot.choose_move` is already called on the predicted positions; a hit
+answers at once, a miss cancels those calls. :attr:`Bot.speculation_config`
+sets the budget (k, depth, branches).
 
 Example::
 
@@ -15,14 +24,18 @@ Example::
             return view.legal_moves()[0]
 
     await BotClient(FirstMove(), "ws://127.0.0.1:8000/ws", token).run()
+
+For code that does not use asyncio, :mod:`clients.sync` wraps all of this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,23 +44,48 @@ from websockets.asyncio.client import ClientConnection
 
 from arena.errors import ErrorCode
 from arena.protocol import (
+    MAX_BRANCH_REPORTS,
+    MAX_PREDICTIONS,
     PROTOCOL_VERSION,
+    BranchReport,
     ErrorMessage,
     GameOver,
     GameStart,
     Hello,
     Move,
     MoveMeta,
+    Ping,
+    Pong,
     Predict,
     Resign,
+    Seek,
     StateEvent,
     Welcome,
     dump,
     parse_server_message,
 )
-from games import Game, get_game, replay
+from clients.speculation import (
+    Action,
+    Guess,
+    Meter,
+    MoveReport,
+    Position,
+    Speculation,
+    SpeculationConfig,
+    Speculator,
+)
+from games import Game, GameError, get_game, replay
 
-__all__ = ["AuthenticationError", "Bot", "BotClient", "GameView", "MoveDecision"]
+__all__ = [
+    "AuthenticationError",
+    "Bot",
+    "BotClient",
+    "GameView",
+    "MoveDecision",
+    "Seek",
+    "SeekError",
+    "SpeculationConfig",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +97,19 @@ FATAL_CLOSE_CODES = {
 }
 
 
+_SEEK_PING = "sdk-seek"
+"""Id of the ping sent after ``welcome``: its ``pong`` comes after the snapshots of
+every game in progress (the server sends those before it reads any message), so
+the client then knows whether it is free to seek."""
+
+
 class AuthenticationError(Exception):
     """The server refused the bot's token or protocol version (no retry helps)."""
+
+
+class SeekError(ValueError):
+    """The server refused the client's ``seek`` (unknown game, bad time control,
+    unknown opponent): retrying the same seek cannot help."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +118,35 @@ class MoveDecision:
 
     move: str
     meta: MoveMeta | None = None
+
+    @classmethod
+    def from_report(cls, report: MoveReport) -> MoveDecision:
+        """The move of a speculation decision, with its figures as the move's ``meta``."""
+        actor = report.actor
+        meta = MoveMeta(
+            actor_ms=round(actor.ms, 3),
+            prompt_tokens=actor.prompt_tokens or None,
+            completion_tokens=actor.completion_tokens or None,
+            spec_calls=report.spec_calls,
+            spec_tokens=report.spec_tokens,
+            wasted_tokens=report.wasted_tokens,
+            speculator_ms=None if report.speculator_ms is None else round(report.speculator_ms, 3),
+            speculation=report.speculation,
+            comment=None if actor.comment is None else actor.comment[:16_000],
+            wait_ms=round(report.wait_ms, 3),
+            branches=[
+                BranchReport(
+                    line=list(b.line[:16]),
+                    rank=min(b.rank, MAX_PREDICTIONS),
+                    started_ms=round(b.started_ms, 3),
+                    ended_ms=round(b.ended_ms, 3),
+                    outcome=b.outcome,
+                )
+                for b in report.branches[-MAX_BRANCH_REPORTS:]
+            ]
+            or None,
+        )
+        return cls(report.move, meta)
 
 
 @dataclass
@@ -91,6 +169,9 @@ class GameView:
     seq: int = 0
     server_url: str = ""
     """The websocket URL of the arena this game is played on."""
+    speculative: bool = False
+    """True when the SDK asks about a *predicted* position (a speculation branch or
+    window), not the real one: a move chosen here is used only if the prediction hits."""
 
     @property
     def ply(self) -> int:
@@ -111,17 +192,64 @@ class GameView:
     def my_time_ms(self) -> int | None:
         return self.clocks[self.seat]
 
+    def position(self) -> Position:
+        """The position as the speculation engine sees it (state, moves, start)."""
+        return Position(self.game, self.state, tuple(self.moves), self.initial_state)
+
+    def at(self, position: Position) -> GameView:
+        """A copy of this view moved to ``position`` (a predicted position of this game)."""
+        return dataclasses.replace(
+            self,
+            state=position.state,
+            moves=list(position.moves),
+            to_move=position.to_move,
+            last_error=None,
+            speculative=True,
+        )
+
 
 class Bot:
-    """Base class of every player. Override :meth:`choose_move`."""
+    """Base class of every player. Override :meth:`choose_move`; to speculate, also
+    override :meth:`predict` (or set :attr:`speculator`)."""
 
     name = "bot"
     client: BotClient | None = None
     """The client running this bot (set by :class:`BotClient`), e.g. to send predictions."""
+    speculator: Speculator | None = None
+    """A ready-made predictor of the opponent's moves (e.g.
+    :class:`clients.speculators.engine.EngineSpeculator`), used instead of :meth:`predict`."""
+    speculation_config: SpeculationConfig = SpeculationConfig(k=1)
+    """The speculation budget when this bot predicts: ``k`` predictions published and
+    branched on per window, ``depth`` (2+: pipelined), ``max_branches`` (0: publish
+    predictions without computing anything early), ``threshold``, ``adaptive``."""
+    resource: str | None = None
+    """What :meth:`choose_move` computes on (``"cpu"``, a server URL), or ``None`` for
+    capacity that does not slow down with parallel calls; the adaptive policy
+    (``speculation_config.adaptive``) watches it."""
 
     async def choose_move(self, view: GameView) -> str | MoveDecision:
-        """The move to play in ``view.state`` (canonical notation or any the game accepts)."""
+        """The move to play in ``view.state`` (canonical notation or any the game accepts).
+
+        A speculating bot is also asked about predicted positions
+        (``view.speculative`` is then true); for speculation to be lossless the
+        move must depend on the position (``view.state``, ``view.moves``), not on
+        clocks or on when it is asked.
+        """
         raise NotImplementedError
+
+    async def predict(self, view: GameView) -> Sequence[str | Guess]:
+        """The opponent's likely next moves in ``view`` (the opponent to move), best first.
+
+        Override to speculate. Return moves (any notation the game accepts) or
+        :class:`~clients.speculation.Guess` objects with probabilities; the first
+        ``speculation_config.k`` legal ones are sent to the server and branched on.
+        """
+        return ()
+
+    @property
+    def speculates(self) -> bool:
+        """Whether the SDK runs speculation for this bot (it predicts)."""
+        return self.speculator is not None or type(self).predict is not Bot.predict
 
     async def on_game_start(self, view: GameView) -> None:
         """Called once per game when it starts or is resumed."""
@@ -157,12 +285,19 @@ class BotClient:
     reconnect: bool = True
     backoff_s: tuple[float, float] = (0.1, 5.0)
     client_name: str = "speculative-arena-sdk"
+    seek: Seek | None = None
+    """Ask the server for a game like this whenever the bot has none in progress
+    (again after each game ends), until ``max_games`` have ended."""
+    on_result: Callable[[GameOver], None] | None = None
+    """Called with each game's ``game_over`` (after :meth:`Bot.on_game_over`)."""
     results: list[GameOver] = field(default_factory=list)
     welcome: Welcome | None = None
     connections: int = 0
     """Successful connections so far (more than 1 means it reconnected)."""
     _views: dict[str, GameView] = field(default_factory=dict)
     _thinking: dict[str, _Thinking] = field(default_factory=dict)
+    _speculations: dict[str, Speculation] = field(default_factory=dict)
+    _seeking: bool = False
     _ws: ClientConnection | None = None
 
     async def run(self) -> None:
@@ -193,6 +328,7 @@ class BotClient:
                     log.info("cannot connect to %s (%s); retrying in %.1fs", self.url, exc, delay)
                 finally:
                     self._ws = None
+                    self._seeking = False  # the server drops a connection's seek with it
                     await self._stop_thinking()
                 if not self.reconnect:
                     return
@@ -200,6 +336,9 @@ class BotClient:
                 delay = min(self.backoff_s[1], delay * 2)
         finally:
             await self._stop_thinking()
+            for spec in self._speculations.values():
+                await spec.close()
+            self._speculations.clear()
 
     def _done(self) -> bool:
         return self.max_games is not None and len(self.results) >= self.max_games
@@ -216,6 +355,11 @@ class BotClient:
                 continue
             if isinstance(msg, Welcome):
                 self.welcome = msg
+                if self.seek is not None:
+                    await self._send(dump(Ping(id=_SEEK_PING)))
+            elif isinstance(msg, Pong):
+                if msg.id == _SEEK_PING:
+                    await self._maybe_seek()
             elif isinstance(msg, GameStart):
                 await self._on_game_start(msg)
             elif isinstance(msg, StateEvent):
@@ -225,8 +369,15 @@ class BotClient:
                 if self._done():
                     await ws.close()
                     return
+                await self._maybe_seek()
             elif isinstance(msg, ErrorMessage):
                 self._on_error(msg)
+
+    async def _maybe_seek(self) -> None:
+        if self.seek is None or self._views or self._seeking or self._done():
+            return
+        self._seeking = True
+        await self._send(dump(self.seek))
 
     # ------------------------------------------------------------------ events
 
@@ -252,6 +403,7 @@ class BotClient:
         )
         resumed = msg.game_id in self._views
         self._views[msg.game_id] = view
+        self._seeking = False  # a seek, if any, was answered by this game
         if not resumed:
             await self.bot.on_game_start(view)
         self._maybe_think(view)
@@ -277,12 +429,17 @@ class BotClient:
         thinking = self._thinking.pop(msg.game_id, None)
         if thinking is not None:
             thinking.task.cancel()
+        spec = self._speculations.pop(msg.game_id, None)
+        if spec is not None:
+            await spec.close()
         view = self._views.pop(msg.game_id, None)
         if view is None:
             return  # not a game this client followed (or already settled)
         self.results.append(msg)
         view.to_move = None
         await self.bot.on_game_over(view, msg)
+        if self.on_result is not None:
+            self.on_result(msg)
 
     def _on_error(self, msg: ErrorMessage) -> None:
         view = self._views.get(msg.game_id or "")
@@ -294,6 +451,8 @@ class BotClient:
         elif msg.code == ErrorCode.GAME_FINISHED:
             # e.g. a prediction published just as the game ended: nothing was lost.
             log.debug("server: %s", msg.message)
+        elif msg.code == ErrorCode.BAD_SEEK:
+            raise SeekError(f"the server refused the seek {self.seek}: {msg.message}")
         else:
             log.warning("server error %s %s: %s", msg.code, msg.name, msg.message)
 
@@ -302,6 +461,35 @@ class BotClient:
     def _maybe_speculate(self, view: GameView) -> None:
         if view.to_move is not None and not view.my_turn:
             self.bot.on_opponent_turn(view)
+            spec = self._speculation(view)
+            if spec is not None:
+                spec.opponent_to_move(view.position())
+
+    def _speculation(self, view: GameView) -> Speculation | None:
+        """The speculation of ``view``'s game, for a bot that predicts (else ``None``)."""
+        if not self.bot.speculates:
+            return None
+        spec = self._speculations.get(view.game_id)
+        if spec is None:
+            game_id = view.game_id
+
+            async def publish(ply: int, guesses: list[Guess]) -> None:
+                probs = [g.prob for g in guesses]
+                await self.predict(
+                    game_id,
+                    ply,
+                    [g.move for g in guesses],
+                    None if any(p is None for p in probs) else [float(p or 0.0) for p in probs],
+                )
+
+            spec = Speculation(
+                _BotActor(self, view),
+                _BotSpeculator(self, view),
+                self.bot.speculation_config,
+                publish,
+            )
+            self._speculations[game_id] = spec
+        return spec
 
     async def predict(
         self, game_id: str, ply: int, moves: list[str], probs: list[float] | None = None
@@ -318,10 +506,22 @@ class BotClient:
         task = asyncio.create_task(self._think(view, view.ply), name=f"think {view.game_id}")
         self._thinking[view.game_id] = _Thinking(view.ply, task)
 
+    async def _decide(self, view: GameView) -> str | MoveDecision:
+        spec = self._speculation(view)
+        if spec is None or view.last_error is not None:
+            return await self.bot.choose_move(view)
+        try:
+            report = await spec.decide(view.position())
+        except GameError:
+            # The bot chose an illegal move: send it as a plain move, so the server
+            # refuses it with the legal alternatives and the bot can retry.
+            return await self.bot.choose_move(view)
+        return MoveDecision.from_report(report)
+
     async def _think(self, view: GameView, ply: int) -> None:
         started = time.perf_counter()
         try:
-            decision = await self.bot.choose_move(view)
+            decision = await self._decide(view)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -359,3 +559,50 @@ class BotClient:
                     raise
             except Exception:
                 pass
+
+
+class _BotActor:
+    """A bot's :meth:`Bot.choose_move` as the speculation engine's actor, for one game."""
+
+    def __init__(self, client: BotClient, view: GameView) -> None:
+        self.client = client
+        self.view = view
+        self.resource = client.bot.resource
+
+    async def act(self, position: Position, meter: Meter) -> Action:
+        view = self.client._views.get(self.view.game_id, self.view)
+        real = position.moves == tuple(view.moves)
+        decision = await self.client.bot.choose_move(view if real else view.at(position))
+        if isinstance(decision, str):
+            return Action(decision)
+        meta = decision.meta
+        if meta is None:
+            return Action(decision.move)
+        meter.prompt_tokens += meta.prompt_tokens or 0
+        meter.completion_tokens += meta.completion_tokens or 0
+        return Action(decision.move, meta.comment)
+
+
+class _BotSpeculator:
+    """A bot's :meth:`Bot.predict` (or its :attr:`Bot.speculator`) as a speculator."""
+
+    def __init__(self, client: BotClient, view: GameView) -> None:
+        self.client = client
+        self.view = view
+
+    async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
+        bot = self.client.bot
+        if bot.speculator is not None:
+            return await bot.speculator.predict(position, k, meter)
+        view = self.client._views.get(self.view.game_id, self.view)
+        guesses: list[Guess] = []
+        for guess in await bot.predict(view.at(position)):
+            move, prob = (guess, None) if isinstance(guess, str) else (guess.move, guess.prob)
+            try:
+                canonical = position.game.normalize_move(position.state, move)
+            except GameError:
+                log.info("dropping the prediction %r: not a legal move there", move)
+                continue
+            if all(g.move != canonical for g in guesses):
+                guesses.append(Guess(canonical, prob))
+        return guesses[:k]

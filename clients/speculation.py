@@ -165,12 +165,19 @@ class SpeculationConfig:
     """Branches per window (top-k guesses)."""
     depth: int = 1
     """1: one-step; >= 2: pipelined, also speculating beyond the next ply."""
+    own_k: int = 1
+    """Pipelined only: how many guesses of our own pending move an own window
+    looks through (each opens a window on the opponent's reply, so branches grow
+    as ``own_k * k``); 0 turns own windows off."""
     max_branches: int = 4
     """Branches in flight at once, over all windows."""
     max_extra_tokens: int | None = None
     """Stop starting branches once speculation has cost this many tokens."""
     threshold: float = 0.0
-    """Start a branch only for guesses at least this probable (when a probability is given)."""
+    """Start a branch only when its position is at least this likely: the
+    product of the probabilities of the guessed moves leading to it (for
+    one-step, the guess's own probability; a guess without one counts
+    ``1 / (rank + 1)``)."""
     adaptive: bool = False
     """Watch whether branches slow the actor down (same resource) and back off if so
     (see :class:`Contention`); only for actors with a ``resource``."""
@@ -365,6 +372,10 @@ class Speculation:
         """The last position where the adaptive policy chose not to speculate."""
         self._spent_extra = 0
         self._real_ply = 0
+        self._likelihood: dict[tuple[str, ...], float] = {}
+        """Per position reached by a guessed move: that guess's likelihood."""
+        self._pending: dict[tuple[str, ...], tuple[Position, int, int]] = {}
+        """Branches waiting for a slot (position, depth, rank)."""
 
     # ------------------------------------------------------------------ queries
 
@@ -425,7 +436,7 @@ class Speculation:
         keep = (*position.moves, result.move) if result is not None else None
         cancelled = await self._cancel_except(keep)
         if result is None:
-            if self.active and self.config.depth >= 2:
+            if self.active and self.config.depth >= 2 and self.config.own_k > 0:
                 self._open_window(position, self.config.depth, real=False, own=True)
             result = await self._run_actor(position, overlapped=cancelled > 0)
         ledger, self._ledger = self._ledger, _Ledger()
@@ -510,32 +521,72 @@ class Speculation:
         if window.own:
             # Our own move is still being computed: look through it, one
             # opponent window per guess (the wrong ones are dropped when it ends).
-            for guess in window.guesses:
-                self._open_window(window.position.after(guess.move), window.depth, real=False)
+            for rank, guess in enumerate(window.guesses[: self.config.own_k], 1):
+                after = window.position.after(guess.move)
+                self._likelihood[after.moves] = _likelihood(guess, rank)
+                self._open_window(after, window.depth, real=False)
             return
         if window.real:
             self._spawn_publish(window)
         for rank, guess in enumerate(window.guesses, 1):
-            if not self._may_branch(guess):
-                continue
-            self._start_branch(window.position.after(guess.move), window.depth, rank)
+            after = window.position.after(guess.move)
+            self._likelihood[after.moves] = _likelihood(guess, rank)
+            if self._weight(after.moves) >= self.config.threshold:
+                self._offer_branch(after, window.depth, rank)
 
-    def _may_branch(self, guess: Guess) -> bool:
-        config = self.config
-        if self._running_branches() >= config.max_branches:
-            return False
-        if config.max_extra_tokens is not None and self._spent_extra >= config.max_extra_tokens:
-            return False
-        return guess.prob is None or guess.prob >= config.threshold
+    def _weight(self, key: tuple[str, ...]) -> float:
+        """How likely the real game reaches ``key`` from where it is now: the
+        product of the guessed moves' likelihoods (our own known moves count 1)."""
+        weight = 1.0
+        for end in range(self._real_ply + 1, len(key) + 1):
+            weight *= self._likelihood.get(key[:end], 1.0)
+        return weight
+
+    def _over_budget(self) -> bool:
+        budget = self.config.max_extra_tokens
+        return budget is not None and self._spent_extra >= budget
+
+    def _offer_branch(self, position: Position, depth: int, rank: int) -> None:
+        """Start a branch on ``position`` now if a slot is free; else preempt a
+        less likely running branch, or queue it until a slot frees up."""
+        key = position.moves
+        if key in self._branches or position.over or self._over_budget():
+            return
+        if self._running_branches() < self.config.max_branches:
+            self._start_branch(position, depth, rank)
+            return
+        weight = self._weight(key)
+        running = [
+            (self._weight(k), k)
+            for k, b in self._branches.items()
+            if b.task is not None and not b.task.done() and not b.claimed
+        ]
+        if running:
+            lowest, victim = min(running)
+            if lowest < weight:
+                self._drop_branch(victim)  # a likelier position deserves the slot
+                self._start_branch(position, depth, rank)
+                return
+        self._pending[key] = (position, depth, rank)
+
+    def _fill_slots(self, _task: object = None) -> None:
+        """Start the likeliest queued branches while slots are free."""
+        while self._pending and self._running_branches() < self.config.max_branches:
+            if self._over_budget():
+                self._pending.clear()
+                return
+            key = max(self._pending, key=self._weight)
+            position, depth, rank = self._pending.pop(key)
+            if key not in self._branches:
+                self._start_branch(position, depth, rank)
 
     def _start_branch(self, position: Position, depth: int, rank: int) -> None:
-        if position.moves in self._branches or position.over:
-            return
         branch = _Branch(position=position, depth=depth, rank=rank, real_ply=self._real_ply)
         self._branches[position.moves] = branch
         self._ledger.spec_calls += 1
         branch.task = asyncio.create_task(self._run_branch(branch), name=f"branch {position.ply}")
-        if depth >= 2:
+        branch.task.add_done_callback(self._fill_slots)
+        if depth >= 2 and self.config.own_k > 0:
             self._open_window(position, depth - 1, real=False, own=True)
 
     async def _run_branch(self, branch: _Branch) -> ActorResult:
@@ -564,6 +615,7 @@ class Speculation:
         def wrong(key: tuple[str, ...]) -> bool:
             return len(key) > n and key[:n] == base and key[n] != move
 
+        self._forget(wrong)
         for key in [k for k in self._branches if wrong(k)]:
             self._drop_branch(key)
         for key in [k for k in self._windows if wrong(k) or k == base]:
@@ -581,6 +633,7 @@ class Speculation:
 
     def _prune(self, prefix: Sequence[str]) -> None:
         """Cancel (without waiting) everything that does not descend from ``prefix``."""
+        self._forget(lambda key: tuple(key[: len(prefix)]) != tuple(prefix))
         stale = [k for k in self._branches if tuple(k[: len(prefix)]) != tuple(prefix)]
         for key in stale:
             self._drop_branch(key)
@@ -588,6 +641,14 @@ class Speculation:
             window = self._windows.pop(key)
             if window.task is not None:
                 window.task.cancel()
+
+    def _forget(self, stale: Callable[[tuple[str, ...]], bool]) -> None:
+        """Drop queued branches and guess likelihoods of ``stale`` positions (first,
+        so that no slot freed by a cancellation goes to one of them)."""
+        for key in [k for k in self._pending if stale(k)]:
+            del self._pending[key]
+        for key in [k for k in self._likelihood if stale(k)]:
+            del self._likelihood[key]
 
     def _drop_branch(self, key: tuple[str, ...]) -> asyncio.Task[ActorResult] | None:
         branch = self._branches.pop(key)
@@ -620,6 +681,7 @@ class Speculation:
         Returns how many branches and windows were still running (so were cancelled)."""
         tasks: list[asyncio.Task[Any]] = []
         running = 0
+        self._forget(lambda key: keep is None or key[: len(keep)] != keep)
         for key in list(self._branches):
             if keep is not None and key[: len(keep)] == keep:
                 continue
@@ -649,6 +711,11 @@ class Speculation:
             except Exception:
                 pass
         return running
+
+
+def _likelihood(guess: Guess, rank: int) -> float:
+    """A guess's probability, or a stand-in by rank when the speculator gives none."""
+    return guess.prob if guess.prob is not None else 1.0 / (rank + 1)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh machine: a virtualenv with the project and its
-# dev tools, and the Debian packages it needs (Stockfish). Safe to re-run; it
+# dev tools, and the Debian packages it needs (Stockfish, Toga II). Safe to re-run; it
 # only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +35,13 @@ apt_install() {
 if ! command -v stockfish >/dev/null && [ ! -x /usr/games/stockfish ] && [ -z "${STOCKFISH_PATH:-}" ]; then
   apt_install stockfish
 fi
+
+# A second UCI engine (Toga II) for the UCI bridge's tests: Stockfish against
+# an engine we did not write. Without its recommends (xboard, scid: a GUI stack).
+if [ ! -x /usr/games/toga2 ] && ! command -v toga2 >/dev/null; then
+  apt_install --no-install-recommends toga2
+fi
+
 # Debian's Chromium for the browser tests (Playwright drives it through
 # executable_path; `playwright install` would download a browser and fails here).
 if [ ! -x /usr/bin/chromium ]; then

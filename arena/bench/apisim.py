@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -174,7 +174,10 @@ class ApiSim:
         return json.dumps(payload)
 
     async def completions(self, request: Request) -> Response:
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ClientDisconnect:  # a cancelled call, gone before its body arrived
+            return Response(status_code=499)
         model = body.get("model")
         if model not in TOKENS:
             return JSONResponse(
@@ -226,9 +229,14 @@ class ApiSim:
         pieces = [content[size * i // CHUNKS : size * (i + 1) // CHUNKS] for i in range(CHUNKS)]
         charged = prompt
         finished = False
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         try:
             for i, piece in enumerate(pieces):
-                await asyncio.sleep(delay / CHUNKS)  # the simulated model producing tokens
+                # The simulated model producing tokens. Each chunk is due at a fixed
+                # share of the drawn delay from the start, so that event-loop lateness
+                # does not add up over the chunks: the call lasts the drawn delay.
+                await asyncio.sleep(max(0.0, start + delay * (i + 1) / CHUNKS - loop.time()))
                 produced = completion * (i + 1) // CHUNKS
                 charged = prompt + produced
                 chunk = {

@@ -72,6 +72,12 @@ def show(result: WorkloadResult) -> None:
 @click.option("--plies", default=40, show_default=True, help="Plies per game after the opening.")
 @click.option("--k", default=1, show_default=True, help="Branches per window (top-k).")
 @click.option("--depth", default=1, show_default=True, help="1: one-step; 2+: pipelined.")
+@click.option(
+    "--own-k",
+    default=1,
+    show_default=True,
+    help="Pipelined: guesses of our own pending move to look through (0: none).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--scale", default=0.005, show_default=True, help="api-sim: latency scale.")
 @click.option("--base-url", default=None, help="openai: endpoint (key from OPENAI_API_KEY).")
@@ -83,6 +89,7 @@ def speculation(
     plies: int,
     k: int,
     depth: int,
+    own_k: int,
     as_json: bool,
     scale: float,
     base_url: str | None,
@@ -110,6 +117,7 @@ def speculation(
                 plies=plies,
                 k=k,
                 depth=depth,
+                own_k=own_k,
                 options=options,
                 progress=progress,
             )

@@ -41,6 +41,11 @@ from games import get_game
 
 __all__ = ["OPENINGS", "SpeculationBench", "WorkloadResult", "engine_overhead_ms", "run_bench"]
 
+PIPELINE_THRESHOLD = 0.1
+"""Pipelined runs start a branch only for positions at least this likely (the
+product of the guesses' probabilities on the way): deep guesses multiply out
+fast, and without a floor every free slot would go to long shots."""
+
 OPENINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Ruy Lopez", ("e2e4", "e7e5", "g1f3", "b8c6", "f1b5", "a7a6")),
     ("Sicilian Najdorf", ("e2e4", "c7c5", "g1f3", "d7d6", "d2d4", "c5d4", "f3d4", "g8f6")),
@@ -153,6 +158,41 @@ def _ideal_saving_ms(accounts: Sequence[Any], speculator_ms: float, k: int) -> f
     return total
 
 
+def _ideal_pipelined_saving_ms(
+    accounts: Sequence[Any], speculator_ms: float, k: int, own_k: int
+) -> float:
+    """What an ideal pipelined scheduler saves with the same calls, hits and latencies.
+
+    Each move is ready at the earliest of: the actor on the real position (from
+    the opponent's move); a one-step branch (from the opponent's turn start plus
+    one speculator call) if the opponent's move was in the top k; an own-window
+    branch (from the start of the call that produced our previous move plus two
+    speculator calls) if, besides, our previous move was in the top ``own_k``.
+    That last hit is read from the opponent's prediction of our move: in the
+    benchmark both players run the same speculator, so they rank alike.
+    """
+    ordered = sorted(accounts, key=lambda a: a.ply)
+    if any(a.actor_ms is None for a in ordered):
+        return 0.0
+    sent: list[float] = []  # when each move was played, in the ideal schedule
+    began: list[float] = []  # when the call that produced it started
+    for i, a in enumerate(ordered):
+        previous = sent[i - 1] if i >= 1 else 0.0
+        options = [(previous + a.actor_ms, previous)]
+        if i >= 1 and a.hit_rank is not None and a.hit_rank <= k:
+            start = (sent[i - 2] if i >= 2 else 0.0) + speculator_ms
+            options.append((start + a.actor_ms, start))
+            prior = ordered[i - 1]
+            if i >= 2 and prior.hit_rank is not None and prior.hit_rank <= own_k:
+                start = began[i - 2] + 2 * speculator_ms
+                options.append((start + a.actor_ms, start))
+        finish, start = min(options)
+        sent.append(max(previous, finish))
+        began.append(start)
+    sequential = sum(float(a.actor_ms) for a in ordered)
+    return sequential - (sent[-1] if sent else 0.0)
+
+
 def summarise(
     workload: Workload,
     runs: Sequence[GameRun],
@@ -160,6 +200,7 @@ def summarise(
     k: int,
     depth: int,
     overhead_ms: float,
+    own_k: int = 1,
 ) -> WorkloadResult:
     off = [r for r in runs if r.mode == "off"]
     on = [r for r in runs if r.mode == "on"]
@@ -182,7 +223,10 @@ def summarise(
         speed = max(0.0, 1.0 - mean_s / mean_l)
         bound = (p / (1.0 + p) if depth <= 1 else p) * speed
     ratio = wall_on / wall_off if wall_off else float("nan")
-    ideal = sum(_ideal_saving_ms(r.accounts, mean_s, k) for r in on)
+    if depth >= 2:
+        ideal = sum(_ideal_pipelined_saving_ms(r.accounts, mean_s, k, own_k) for r in on)
+    else:
+        ideal = sum(_ideal_saving_ms(r.accounts, mean_s, k) for r in on)
     identical = len(off) == len(on) > 0 and all(
         a.opening == b.opening and a.moves == b.moves for a, b in zip(off, on, strict=True)
     )
@@ -223,6 +267,7 @@ class SpeculationBench:
     plies: int = 40
     k: int = 1
     depth: int = 1
+    own_k: int = 1
     db: str | None = None
     progress: Callable[[str], None] = lambda _line: None
 
@@ -232,7 +277,9 @@ class SpeculationBench:
             return f"{self.workload.actor}{joiner}spec=none"
         return (
             f"{self.workload.actor}{joiner}{self.workload.speculation},"
-            f"k={self.k},depth={self.depth},max_branches={max(1, self.k * self.depth)}"
+            f"k={self.k},depth={self.depth},own_k={self.own_k},"
+            f"max_branches={max(1, self.k * self.depth)},"
+            f"threshold={PIPELINE_THRESHOLD if self.depth >= 2 else 0.0}"
         )
 
     async def run(self) -> WorkloadResult:
@@ -269,6 +316,7 @@ class SpeculationBench:
                 runs,
                 k=self.k,
                 depth=self.depth,
+                own_k=self.own_k,
                 overhead_ms=await engine_overhead_ms(),
             )
 
@@ -336,13 +384,14 @@ async def run_bench(
     plies: int,
     k: int,
     depth: int,
+    own_k: int = 1,
     options: WorkloadOptions | None = None,
     progress: Callable[[str], None] = lambda _line: None,
 ) -> WorkloadResult:
     """Run one workload by name."""
     async with workload(name, options or WorkloadOptions()) as chosen:
         bench = SpeculationBench(
-            chosen, games=games, plies=plies, k=k, depth=depth, progress=progress
+            chosen, games=games, plies=plies, k=k, depth=depth, own_k=own_k, progress=progress
         )
         return await bench.run()
 

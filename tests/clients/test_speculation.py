@@ -164,16 +164,62 @@ class ProbSpeculator:
         return self.guesses[:k]
 
 
+class ConcurrencyActor(CountingActor):
+    """Counts its calls and the most that ran at once; each call waits a little."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.peak = 0
+
+    async def act(self, position: Position, meter: Meter) -> Action:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            for _ in range(5):
+                await asyncio.sleep(0)
+            return await super().act(position, meter)
+        finally:
+            self.running -= 1
+
+
 async def test_threshold_and_branch_cap() -> None:
-    """Branches start only for guesses above the threshold, and never beyond the cap."""
-    actor = CountingActor()
+    """Branches start only for guesses above the threshold, never more at once than
+    the cap; the rest wait for a slot and start likeliest first."""
+    actor = ConcurrencyActor()
     guesses = [Guess("e2e4", 0.5), Guess("d2d4", 0.3), Guess("c2c4", 0.05), Guess("g1f3", 0.15)]
     spec = Speculation(
-        actor, ProbSpeculator(guesses), SpeculationConfig(k=4, max_branches=2, threshold=0.1)
+        actor, ProbSpeculator(guesses), SpeculationConfig(k=4, max_branches=1, threshold=0.1)
     )
     spec.opponent_to_move(position([]))
-    await asyncio.gather(*spec.live_tasks())
-    assert sorted(actor.calls) == [("d2d4",), ("e2e4",)]
+    for _ in range(5):
+        await asyncio.gather(*spec.live_tasks())
+    assert actor.calls == [("e2e4",), ("d2d4",), ("g1f3",)]
+    assert actor.peak == 1
+    await spec.close()
+
+
+async def test_a_likelier_branch_preempts_a_running_one() -> None:
+    """With every slot taken, a likelier branch cancels the least likely running one;
+    a less likely one waits for a slot."""
+    actor = GatedActor(("d2d4",))
+    spec = Speculation(actor, None, SpeculationConfig(k=1, max_branches=1))
+    likely = {"e2e4": 0.1, "d2d4": 0.8, "c2c4": 0.05}
+    for move, p in likely.items():
+        spec._likelihood[(move,)] = p
+        spec._offer_branch(position([move]), 1, 1)
+        await asyncio.sleep(0)
+    assert actor.calls == [("e2e4",)]  # started, then preempted before it could finish
+    assert ("e2e4",) not in spec._branches
+    assert set(spec._pending) == {("c2c4",)}
+    actor.release.set()
+    for _ in range(3):
+        await asyncio.gather(*spec.live_tasks())
+    assert actor.calls == [("e2e4",), ("d2d4",), ("c2c4",)]
+    report = await spec.decide(position(["d2d4"]))
+    assert report.speculation == "off"  # no window was open: branches were offered by hand
+    outcomes = {b.line: b.outcome for b in report.branches}
+    assert outcomes[("e2e4",)] == "cancelled"
     await spec.close()
 
 
@@ -245,7 +291,9 @@ async def test_pipelined_own_window_branches_before_our_move_is_known() -> None:
     line is dropped as soon as our move is known."""
     real = position([])
     actor = GatedActor(real.moves)
-    spec = Speculation(actor, FirstLegal(), SpeculationConfig(k=2, depth=2, max_branches=8))
+    spec = Speculation(
+        actor, FirstLegal(), SpeculationConfig(k=2, depth=2, own_k=2, max_branches=8)
+    )
     decision = asyncio.create_task(spec.decide(real))
     mine = sorted(real.legal_moves())[0]
     after_mine = real.after(mine)

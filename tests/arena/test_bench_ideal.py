@@ -1,0 +1,39 @@
+"""The ideal schedulers the speculation bench compares its measured saving with."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from arena.bench.speculation import _ideal_pipelined_saving_ms, _ideal_saving_ms
+
+
+def move(
+    ply: int, hit_rank: int | None, actor_ms: float = 100.0, response_ms: float = 0.0
+) -> object:
+    return SimpleNamespace(ply=ply, hit_rank=hit_rank, actor_ms=actor_ms, response_ms=response_ms)
+
+
+def test_pipelined_ideal_with_every_guess_right() -> None:
+    """All hits: moves come one speculator call apart after the first actor call
+    (L + n*S in all, about), so 4 moves of L=100 with S=10 take 130."""
+    moves = [move(0, None), move(1, 1), move(2, 1), move(3, 1)]
+    assert _ideal_pipelined_saving_ms(moves, 10.0, k=1, own_k=1) == 400.0 - 130.0
+
+
+def test_pipelined_ideal_without_hits_saves_nothing() -> None:
+    moves = [move(0, None), move(1, None), move(2, 2), move(3, None)]
+    assert _ideal_pipelined_saving_ms(moves, 10.0, k=1, own_k=1) == 0.0
+
+
+def test_own_window_needs_our_previous_move_guessed() -> None:
+    """With our previous move outside own_k, only the one-step branch is ideal."""
+    moves = [move(0, None), move(1, 2), move(2, 1)]
+    # ply 1: one-step from 0+10 -> 110; ply 2: one-step from 100+10 -> 210 (no own
+    # window: ply 1's hit rank 2 > own_k 1), the actor from 110 -> 210 too.
+    assert _ideal_pipelined_saving_ms(moves, 10.0, k=2, own_k=1) == 300.0 - 210.0
+
+
+def test_one_step_ideal() -> None:
+    """A hit answers S + L after the opponent's turn began, minus its response."""
+    moves = [move(0, None, response_ms=100.0), move(1, 1, response_ms=20.0)]
+    assert _ideal_saving_ms(moves, 10.0, k=1) == 100.0 - (10.0 + 100.0 - 100.0)

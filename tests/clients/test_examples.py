@@ -1,0 +1,61 @@
+"""The examples/ bots, each run as a separate process (`arena bot run`), play a full
+game against a built-in player over the real server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from arena.clock import TimeControl
+from arena.match import MatchConfig
+from arena.serve import RunningServer
+from clients.players import parse_player_spec
+from clients.sdk import BotClient
+from tests.clients.processes import ROOT, run_arena
+from tests.conftest import new_bot
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "examples/minimal_bot.py:RandomMover",
+        "examples/sync_bot.py:CheckOrCapture",
+        "examples/speculating_bot.py:MaterialSpeculator",
+    ],
+)
+async def test_example_plays_a_full_game(
+    server: RunningServer, target: str, tmp_path: Path
+) -> None:
+    """The example, an outside process with its token in a file, plays a game to its
+    end against a built-in random player; the result and the moves are stored."""
+    (a, token), (b, builtin_token) = await new_bot(server, "example"), await new_bot(server, "rnd")
+    config = MatchConfig(time_control=TimeControl.parse("60+0"), max_plies=40)
+    game_id = await server.host.create_game("chess", (a, b), config)
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    opponent = BotClient(
+        parse_player_spec("random:seed=4").build(), server.ws_url, builtin_token, max_games=1
+    )
+    out, _ = await asyncio.gather(
+        run_arena(
+            "bot", "run", target, "--url", server.ws_url, "--token-file", str(token_file),
+            "--games", "1",
+        ),
+        opponent.run(),
+    )  # fmt: skip
+    row = await server.store.get_game(game_id)
+    assert row is not None and row.status == "finished"
+    assert row.result in ("1-0", "0-1", "1/2-1/2") and row.reason
+    assert f"game {game_id}: {row.result} ({row.reason}) after {row.ply} plies" in out
+    assert len(await server.store.get_moves(game_id)) == row.ply > 0
+    if "speculating" in target:
+        predicted = {p.ply for p in await server.store.get_predictions(game_id) if p.seat == 0}
+        assert len(predicted) >= row.ply // 2 - 1  # a prediction for (nearly) every reply
+
+
+def test_examples_are_short() -> None:
+    """The minimal example stays about 20 lines, docstring included."""
+    lines = (ROOT / "examples" / "minimal_bot.py").read_text().splitlines()
+    assert len(lines) <= 22
