@@ -6,15 +6,25 @@ A thin shell: frames are parsed into typed messages at the edge
 client can cause is answered with an ``error`` frame (and, when fatal, the same
 code as the close code); an unexpected failure is logged and answered with
 ``internal`` (4500), never a traceback.
+
+Guards at the edge (:class:`~arena.limits.Limits`, :mod:`arena.access`): the
+``Origin`` of browser handshakes, caps on connections that have not said
+``hello`` and on spectators (HTTP 503 beyond them), the hello timeout, frame
+size, message rate, an idle timeout, and token scopes: ``/ws`` takes bot
+tokens, the admin endpoints (``POST /api/...``) an admin token in an
+``Authorization: Bearer`` header.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,19 +33,40 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from arena import __version__
+from arena.access import Scope, origin_allowed
 from arena.errors import ErrorCode, ProtocolError
 from arena.host import Host, error_message
 from arena.leaderboard import build_leaderboard, crosstable
 from arena.limits import Limits, TokenBucket
 from arena.protocol import PROTOCOL_VERSION, Hello, Welcome, dump, parse_client_message
 from arena.records import NotChessError, game_detail, game_pgn, game_summary
-from arena.store import BotRow, Store, TournamentRow
+from arena.store import BotExistsError, BotRow, Store, TokenRow, TournamentRow
 
-__all__ = ["WsPeer", "create_app"]
+__all__ = ["TournamentHost", "WsPeer", "create_app"]
 
 log = logging.getLogger(__name__)
 
-_CLOSE = object()
+BOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:#+=@-]{0,63}$")
+"""Names the admin API accepts for new bots."""
+
+
+class TournamentHost(Protocol):
+    """What the server needs from the tournament service (``POST /api/tournaments``)."""
+
+    async def create(self, data: dict[str, Any]) -> str:
+        """Validate a tournament configuration, store it and start running it; its id.
+
+        Raises ``ValueError`` with a message for the client when the
+        configuration cannot be used.
+        """
+        ...
+
+
+class _Idle:
+    """Returned instead of a frame when a connection has been idle too long."""
+
+
+_IDLE = _Idle()
 
 
 class WsPeer:
@@ -46,6 +77,8 @@ class WsPeer:
         self.bot: BotRow | None = None
         self._queue: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(limits.send_queue)
         self._closing = False
+        self.last_activity = time.monotonic()
+        """When a frame last went either way (for the idle timeout)."""
 
     def send(self, text: str) -> None:
         if self._closing:
@@ -74,6 +107,7 @@ class WsPeer:
                     await self.ws.close(code=item[0], reason=item[1][:120])
                 return
             await self.ws.send_text(item)
+            self.last_activity = time.monotonic()
 
 
 async def _receive(ws: WebSocket) -> str | bytes | None:
@@ -98,81 +132,165 @@ def _as_text(frame: str | bytes) -> str:
 
 
 class _Endpoints:
-    def __init__(self, store: Store, host: Host, limits: Limits) -> None:
+    def __init__(
+        self,
+        store: Store,
+        host: Host,
+        limits: Limits,
+        allowed_origins: Collection[str],
+        tournaments: TournamentHost | None,
+    ) -> None:
         self.store = store
         self.host = host
         self.limits = limits
+        self.allowed_origins = tuple(allowed_origins)
+        self.tournament_host = tournaments
+        self.pending_hello = 0
+        """Bot connections accepted that have not authenticated yet."""
+        self.spectators = 0
 
     # ------------------------------------------------------------------ websockets
 
+    async def _admit(self, ws: WebSocket, *, spectator: bool) -> bool:
+        """Refuse a handshake from a foreign browser origin (403) or over a cap (503)."""
+        origin = ws.headers.get("origin")
+        if not origin_allowed(origin, ws.headers.get("host"), self.allowed_origins):
+            log.info("refused a websocket from origin %r", origin[:100] if origin else origin)
+            await ws.send_denial_response(
+                JSONResponse({"error": "origin not allowed"}, status_code=403)
+            )
+            return False
+        full = (
+            self.spectators >= self.limits.max_spectators
+            if spectator
+            else self.pending_hello >= self.limits.max_pending_hello
+        )
+        if full:
+            what = "spectators" if spectator else "connections waiting for hello"
+            await ws.send_denial_response(
+                JSONResponse(
+                    {"error": f"too many {what}; try again later"},
+                    status_code=503,
+                    headers={"Retry-After": "1"},
+                )
+            )
+            return False
+        return True
+
     async def bot(self, ws: WebSocket) -> None:
+        if not await self._admit(ws, spectator=False):
+            return
+        self.pending_hello += 1
+        counted = True
         await ws.accept()
         peer = WsPeer(ws, self.limits)
         writer = asyncio.create_task(peer.writer())
         try:
-            if await self._authenticate(ws, peer):
-                await self.host.connect(peer)
+            auth = await self._authenticate(ws, peer)
+            self.pending_hello -= 1
+            counted = False
+            if auth is not None:
+                token, hello = auth
+                await self.host.connect(peer, resume=hello.resume, token_id=token.id)
                 await self._serve_bot(ws, peer)
         except WebSocketDisconnect:
             pass
         finally:
+            if counted:
+                self.pending_hello -= 1
             self.host.disconnect(peer)
             await self._finish(peer, writer)
 
-    async def _authenticate(self, ws: WebSocket, peer: WsPeer) -> bool:
+    async def _authenticate(self, ws: WebSocket, peer: WsPeer) -> tuple[TokenRow, Hello] | None:
         try:
             async with asyncio.timeout(self.limits.hello_timeout_s):
                 frame = await _receive(ws)
             text = None if frame is None else _as_text(frame)
         except TimeoutError:
             self._fatal(peer, ErrorCode.HELLO_REQUIRED, "no hello within the time allowed")
-            return False
+            return None
         except ProtocolError as exc:
             self._fatal(peer, exc.code, exc.message)
-            return False
+            return None
         if text is None:
-            return False
+            return None
         try:
             hello = parse_client_message(text)
         except ProtocolError as exc:
             self._fatal(peer, exc.code, exc.message)
-            return False
+            return None
         if not isinstance(hello, Hello):
             self._fatal(
                 peer, ErrorCode.HELLO_REQUIRED, f"first message must be 'hello', got {hello.type!r}"
             )
-            return False
+            return None
         if hello.protocol != PROTOCOL_VERSION:
             self._fatal(
                 peer,
                 ErrorCode.UNSUPPORTED_PROTOCOL,
                 f"protocol {hello.protocol} is not served; this server speaks {PROTOCOL_VERSION}",
             )
-            return False
-        bot = await self.store.bot_by_token(hello.token)
-        if bot is None:
+            return None
+        token = await self.store.principal_by_token(hello.token)
+        if token is None:
             self._fatal(peer, ErrorCode.BAD_TOKEN, "unknown or revoked token")
-            return False
-        peer.bot = bot
+            return None
+        if token.scope != Scope.BOT.value:
+            self._fatal(
+                peer,
+                ErrorCode.WRONG_SCOPE,
+                f"a token of scope {token.scope!r} cannot play; connect with a bot token",
+            )
+            return None
+        peer.bot = token.bot
         peer.send(
             dump(
                 Welcome(
-                    bot=bot.name,
+                    bot=token.bot.name,
                     server=f"speculative-arena/{__version__}",
                     max_message_bytes=self.limits.max_message_bytes,
                     rate_limit_per_s=self.limits.rate_per_s,
                 )
             )
         )
-        return True
+        return token, hello
+
+    async def _next_frame(
+        self, ws: WebSocket, peer: WsPeer, may_idle: Callable[[], bool]
+    ) -> str | bytes | _Idle | None:
+        """The next frame, or ``_IDLE`` once nothing went either way for the idle
+        timeout while ``may_idle()`` holds (e.g. the bot has no game under way)."""
+        limit = self.limits.idle_timeout_s
+        while True:
+            left = peer.last_activity + limit - time.monotonic()
+            if left <= 0:
+                if may_idle():
+                    return _IDLE
+                left = limit
+            try:
+                async with asyncio.timeout(left):
+                    frame = await _receive(ws)
+            except TimeoutError:
+                continue
+            peer.last_activity = time.monotonic()
+            return frame
 
     async def _serve_bot(self, ws: WebSocket, peer: WsPeer) -> None:
+        bot = peer.bot
+        assert bot is not None
         bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
         strikes = 0
+
+        def may_idle() -> bool:
+            return not self.host.has_game_under_way(bot.id)
+
         while True:
             try:
-                frame = await _receive(ws)
+                frame = await self._next_frame(ws, peer, may_idle)
                 if frame is None:
+                    return
+                if isinstance(frame, _Idle):
+                    self._fatal(peer, ErrorCode.IDLE, "idle connection closed; reconnect any time")
                     return
                 if not bucket.allow(time.monotonic()):
                     strikes += 1
@@ -201,18 +319,41 @@ class _Endpoints:
                 )
 
     async def watch(self, ws: WebSocket) -> None:
+        if not await self._admit(ws, spectator=True):
+            return
+        self.spectators += 1
+        try:
+            await self._watch(ws)
+        finally:
+            self.spectators -= 1
+
+    async def _watch(self, ws: WebSocket) -> None:
         await ws.accept()
         peer = WsPeer(ws, self.limits)
         writer = asyncio.create_task(peer.writer())
         game_id = ws.path_params["game_id"]
         try:
-            if not await self.host.watch(peer, game_id):
-                self._fatal(peer, ErrorCode.UNKNOWN_GAME, f"no game {game_id!r}")
+            since_text = ws.query_params.get("since")
+            since: int | None = None
+            if since_text is not None:
+                if not since_text.isdigit() or len(since_text) > 7:
+                    self._fatal(
+                        peer,
+                        ErrorCode.BAD_MESSAGE,
+                        f"since must be a seq (a non-negative integer), got {since_text[:20]!r}",
+                    )
+                    return
+                since = int(since_text)
+            if not await self.host.watch(peer, game_id, since):
+                self._fatal(peer, ErrorCode.UNKNOWN_GAME, f"no game {game_id[:64]!r}")
                 return
             bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
             while True:
-                frame = await _receive(ws)
+                frame = await self._next_frame(ws, peer, lambda: True)
                 if frame is None:
+                    return
+                if isinstance(frame, _Idle):
+                    self._fatal(peer, ErrorCode.IDLE, "idle connection closed; reconnect any time")
                     return
                 if not bucket.allow(time.monotonic()):
                     self._fatal(peer, ErrorCode.RATE_LIMITED, "message rate limit exceeded")
@@ -338,12 +479,144 @@ class _Endpoints:
 
     async def health(self, request: Request) -> Response:
         return JSONResponse(
-            {"status": "ok", "version": __version__, "live_games": len(self.host.games)}
+            {
+                "status": "ok",
+                "version": __version__,
+                "live_games": len(self.host.games),
+                "recovered_games": len(self.host.recovered),
+            }
         )
 
+    # ------------------------------------------------------------------ admin API
 
-def _json_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    async def _admin(self, request: Request) -> TokenRow | Response:
+        """The admin behind the request's bearer token, or the response refusing it."""
+        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            return _json_error(
+                401,
+                "this needs an admin token: send 'Authorization: Bearer TOKEN'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        token = await self.store.principal_by_token(credential.strip())
+        if token is None:
+            return _json_error(
+                401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if token.scope != Scope.ADMIN.value:
+            return _json_error(
+                403, f"a token of scope {token.scope!r} cannot do this; it needs an admin token"
+            )
+        return token
+
+    async def _admin_call(
+        self,
+        request: Request,
+        action: Callable[[dict[str, Any]], Awaitable[Response]],
+        *,
+        body: bool = True,
+    ) -> Response:
+        admin = await self._admin(request)
+        if isinstance(admin, Response):
+            return admin
+        data: dict[str, Any] = {}
+        if body:
+            parsed = await _read_json(request, self.limits.max_message_bytes)
+            if isinstance(parsed, Response):
+                return parsed
+            data = parsed
+        log.info("admin %s: %s %s", admin.bot.name, request.method, request.url.path)
+        return await action(data)
+
+    async def add_bot(self, request: Request) -> Response:
+        """``POST /api/bots {"name": ...}``: register a bot; its token is in the answer, once."""
+
+        async def go(data: dict[str, Any]) -> Response:
+            name = data.get("name")
+            if set(data) - {"name"} or not isinstance(name, str) or not BOT_NAME.match(name):
+                return _json_error(
+                    400,
+                    'expected {"name": NAME}, NAME of 1-64 letters, digits and _.:#+=@- '
+                    "(starting with a letter or digit)",
+                )
+            try:
+                bot = await self.store.add_bot(name)
+            except BotExistsError as exc:
+                return _json_error(409, str(exc))
+            token = await self.store.issue_token(bot.id, Scope.BOT.value)
+            return JSONResponse(
+                {"name": bot.name, "scope": Scope.BOT.value, "token": token}, status_code=201
+            )
+
+        return await self._admin_call(request, go)
+
+    async def issue_token(self, request: Request) -> Response:
+        """``POST /api/bots/{name}/tokens``: a new token for a registered bot, shown once."""
+
+        async def go(_data: dict[str, Any]) -> Response:
+            bot = await self._bot_named(request.path_params["name"])
+            if bot is None:
+                return _json_error(404, f"no bot named {request.path_params['name'][:64]!r}")
+            token = await self.store.issue_token(bot.id, Scope.BOT.value)
+            return JSONResponse(
+                {"name": bot.name, "scope": Scope.BOT.value, "token": token}, status_code=201
+            )
+
+        return await self._admin_call(request, go, body=False)
+
+    async def revoke_bot(self, request: Request) -> Response:
+        """``POST /api/bots/{name}/revoke``: revoke every token of a bot; its open
+        connection is closed at once."""
+
+        async def go(_data: dict[str, Any]) -> Response:
+            bot = await self._bot_named(request.path_params["name"])
+            if bot is None:
+                return _json_error(404, f"no bot named {request.path_params['name'][:64]!r}")
+            revoked = await self.store.revoke_bot_tokens(bot.id)
+            closed = self.host.revoke(set(revoked))
+            return JSONResponse(
+                {"name": bot.name, "revoked_tokens": len(revoked), "closed_connections": closed}
+            )
+
+        return await self._admin_call(request, go, body=False)
+
+    async def _bot_named(self, name: str) -> BotRow | None:
+        bot = await self.store.bot_by_name(name)
+        return bot if bot is not None and bot.kind != "admin" else None
+
+    async def create_tournament(self, request: Request) -> Response:
+        """``POST /api/tournaments {config}``: create a tournament this server runs."""
+
+        async def go(data: dict[str, Any]) -> Response:
+            if self.tournament_host is None:
+                return _json_error(501, "this server does not run tournaments")
+            try:
+                tournament_id = await self.tournament_host.create(data)
+            except ValueError as exc:
+                return _json_error(400, str(exc))
+            return JSONResponse({"id": tournament_id}, status_code=201)
+
+        return await self._admin_call(request, go)
+
+
+def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def _read_json(request: Request, limit: int) -> dict[str, Any] | Response:
+    """A request's JSON object body, read up to ``limit`` bytes, or the error response."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return _json_error(413, f"request body over {limit} bytes")
+    try:
+        data = json.loads(bytes(body) or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _json_error(400, f"body is not valid JSON: {exc}")
+    if not isinstance(data, dict):
+        return _json_error(400, f"expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def create_app(
@@ -351,9 +624,17 @@ def create_app(
     host: Host,
     limits: Limits | None = None,
     extra_routes: list[BaseRoute] | None = None,
+    *,
+    allowed_origins: Collection[str] = (),
+    tournaments: TournamentHost | None = None,
 ) -> Starlette:
-    """The arena's ASGI app over an open store and its host."""
-    endpoints = _Endpoints(store, host, limits or Limits())
+    """The arena's ASGI app over an open store and its host.
+
+    ``allowed_origins`` lists browser origins (``scheme://host[:port]``, or
+    ``*``) allowed to open websockets besides the server's own;
+    ``tournaments`` runs the tournaments created over the admin API.
+    """
+    endpoints = _Endpoints(store, host, limits or Limits(), allowed_origins, tournaments)
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws", endpoints.bot),
         WebSocketRoute("/ws/watch/{game_id}", endpoints.watch),
@@ -363,8 +644,12 @@ def create_app(
         Route("/api/games/{game_id}/pgn", endpoints.get_pgn),
         Route("/api/history", endpoints.history),
         Route("/api/leaderboard", endpoints.leaderboard),
-        Route("/api/tournaments", endpoints.tournaments),
+        Route("/api/tournaments", endpoints.tournaments, methods=["GET"]),
+        Route("/api/tournaments", endpoints.create_tournament, methods=["POST"]),
         Route("/api/tournaments/{tournament_id}", endpoints.tournament),
+        Route("/api/bots", endpoints.add_bot, methods=["POST"]),
+        Route("/api/bots/{name}/tokens", endpoints.issue_token, methods=["POST"]),
+        Route("/api/bots/{name}/revoke", endpoints.revoke_bot, methods=["POST"]),
         *(extra_routes or []),
     ]
 
