@@ -198,6 +198,8 @@ class Host:
         self._missed: dict[int, list[tuple[str, str]]] = {}
         """``(game_id, game_over frame)`` for bots that were away when their game ended."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        """Set by :meth:`close`: no timer is armed any more (the server is stopping)."""
 
     # ------------------------------------------------------------------ creating games
 
@@ -453,15 +455,20 @@ class Host:
         return True
 
     async def close(self) -> None:
-        """Stop timers (games stay stored as they are)."""
+        """Stop timers and let the handlers already running finish (games stay stored
+        as they are: a restart resumes them). No timer is armed after this."""
+        self._closed = True
         for hosted in self.games.values():
             for timer in (hosted.flag_timer, hosted.grace_timer):
                 if timer is not None:
                     timer.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        tasks = list(self._tasks)
+        if tasks:  # short commits: cancelling one mid-way would strand its connection
+            _, pending = await asyncio.wait(tasks, timeout=5.0)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     # ------------------------------------------------------------------ messages
 
@@ -698,6 +705,8 @@ class Host:
         if hosted.flag_timer is not None:
             hosted.flag_timer.cancel()
             hosted.flag_timer = None
+        if self._closed:
+            return
         deadline = hosted.match.deadline_ms()
         if deadline is None:
             return
@@ -721,7 +730,7 @@ class Host:
         if hosted.grace_timer is not None:
             hosted.grace_timer.cancel()
             hosted.grace_timer = None
-        if not hosted.away_since or not hosted.under_way:
+        if not hosted.away_since or not hosted.under_way or self._closed:
             return
         deadline = min(hosted.away_since.values()) + hosted.grace_ms
         delay_s = max(0.0, (deadline - self._now()) / 1000.0) + 0.001

@@ -124,7 +124,8 @@ async def running_server(
             log_level=log_level,
         ) as bound:
             server = RunningServer(host_name, bound, store, host, service)
-            poller = asyncio.create_task(_poll_revocations(host, limits.revocation_poll_s))
+            stop = asyncio.Event()
+            poller = asyncio.create_task(_poll_revocations(host, limits.revocation_poll_s, stop))
             try:
                 if service is not None:
                     await service.start(server)
@@ -132,18 +133,20 @@ async def running_server(
             finally:
                 if service is not None:
                     await service.close()
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+                stop.set()  # not cancelled: a query cut off mid-way would strand its connection
+                await poller
                 await host.close()
     finally:
         await store.close()
 
 
-async def _poll_revocations(host: Host, every_s: float) -> None:
+async def _poll_revocations(host: Host, every_s: float, stop: asyncio.Event) -> None:
     """Close connections whose token was revoked by another process (``arena bot revoke``)."""
-    while True:
-        await asyncio.sleep(every_s)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every_s):
+                await stop.wait()
+            return
         try:
             revoked = await host.store.revoked_among(host.connected_tokens())
         except Exception:  # a busy database must not end the poller

@@ -36,7 +36,6 @@ from arena import __version__
 from arena.access import Scope, origin_allowed
 from arena.errors import ErrorCode, ProtocolError
 from arena.host import Host, error_message
-from arena.leaderboard import build_leaderboard, crosstable
 from arena.limits import Limits, TokenBucket
 from arena.protocol import PROTOCOL_VERSION, Hello, Welcome, dump, parse_client_message
 from arena.records import NotChessError, game_detail, game_pgn, game_summary
@@ -437,6 +436,8 @@ class _Endpoints:
         return JSONResponse({"game": game, "bot": bot, "key": key, "moves": moves})
 
     async def leaderboard(self, request: Request) -> Response:
+        from arena.leaderboard import build_leaderboard  # scipy: imported when first needed
+
         board = await build_leaderboard(
             self.store,
             tournament_id=request.query_params.get("tournament"),
@@ -449,6 +450,8 @@ class _Endpoints:
         return JSONResponse({"tournaments": [await self._tournament_summary(t) for t in rows]})
 
     async def tournament(self, request: Request) -> Response:
+        from arena.leaderboard import build_leaderboard, crosstable
+
         tournament_id = request.path_params["tournament_id"]
         row = await self.store.get_tournament(tournament_id)
         if row is None:

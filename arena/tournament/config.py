@@ -46,7 +46,6 @@ from typing import Any
 
 from arena.clock import TimeControl, TimeControlError
 from arena.tournament.formats import Format
-from clients.players import PlayerSpecError, parse_player_spec
 from games import GameError, get_game
 
 __all__ = [
@@ -141,9 +140,13 @@ def _player(raw: Any, index: int) -> PlayerEntry:
         if not raw.get("name"):
             raise TournamentConfigError(f"{where}: an external player needs the bot's 'name'")
         return PlayerEntry(name=str(raw["name"]), spec=EXTERNAL)
+    # imported here: the player kinds pull in LLM clients and engines, which a
+    # tournament of external bots (run by `arena serve`) never needs
+    from clients.players import parse_player_spec
+
     try:
         parse_player_spec(text)
-    except (PlayerSpecError, ValueError) as exc:
+    except ValueError as exc:  # PlayerSpecError included
         raise TournamentConfigError(f"{where}: {exc}") from None
     name = str(raw.get("name") or text)
     return PlayerEntry(name=name, spec=text)

@@ -33,7 +33,6 @@ from arena.tournament.config import TournamentConfig, TournamentConfigError, con
 from arena.tournament.formats import Bye, Pairing, plan, planned_games
 from arena.tournament.openings import Opening, bundled_openings, load_openings, opening_position
 from arena.tournament.swiss import swiss_round
-from clients.players import parse_player_spec
 from clients.sdk import BotClient
 from games import result_score
 
@@ -136,6 +135,8 @@ class TournamentRunner:
                 log.info("game %s (%s) cannot be resumed; it will be replayed", g.id, g.pairing_key)
         openings = self._openings()
         bots, tokens = await self._register(store)
+        if any(token is not None for token in tokens):
+            from clients.players import parse_player_spec  # every player kind: import if needed
         clients = [
             BotClient(
                 parse_player_spec(entry.spec).build(parallel_games=self.config.concurrency),

@@ -18,8 +18,9 @@ from typing import Any
 
 from arena.serve import RunningServer
 from arena.store import Store
-from arena.tournament.config import TournamentConfigError, config_from_dict
-from arena.tournament.runner import TournamentRunner, check_external_players
+
+# The configuration and the runner import every player kind (LLM clients, engines):
+# they are imported when a tournament is created or resumed, not at server start.
 
 __all__ = ["RUNNER", "TournamentService"]
 
@@ -52,6 +53,9 @@ class TournamentService:
         Raises :class:`~arena.tournament.config.TournamentConfigError` (a
         ``ValueError``) saying what is wrong.
         """
+        from arena.tournament.config import TournamentConfigError, config_from_dict
+        from arena.tournament.runner import check_external_players
+
         if self._server is None:
             raise TournamentConfigError("the server is not running tournaments yet")
         config = config_from_dict(data, source="tournament")
@@ -99,6 +103,9 @@ class TournamentService:
         self._tasks[tournament_id] = task
 
     async def _run(self, tournament_id: str) -> None:
+        from arena.tournament.config import config_from_dict
+        from arena.tournament.runner import TournamentRunner
+
         server = self._server
         assert server is not None
         row = await self.store.get_tournament(tournament_id)
