@@ -16,11 +16,19 @@ its own origin or an allowed one; programs (bots, ``websockets``) send no
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Collection
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-__all__ = ["Scope", "origin_allowed"]
+__all__ = [
+    "REDACTED_LOGGERS",
+    "Scope",
+    "TokenRedactor",
+    "install_token_redaction",
+    "origin_allowed",
+]
 
 
 class Scope(StrEnum):
@@ -50,3 +58,28 @@ def origin_allowed(origin: str | None, host: str | None, allowed: Collection[str
     if parts.scheme not in ("http", "https") or not parts.netloc or host is None:
         return False
     return parts.netloc.lower() == host.strip().lower()
+
+
+_SECRETS = re.compile(r'(?P<key>"token"\s*:\s*"|[Bb]earer\s+)[^"\s]*|arena_[A-Za-z0-9_-]{8,}')
+
+REDACTED_LOGGERS = ("uvicorn.error", "uvicorn.access", "websockets.server", "websockets.client")
+"""Loggers that may see raw frames or headers (websockets logs every frame at DEBUG)."""
+
+
+class TokenRedactor(logging.Filter):
+    """Replaces tokens in log records (``"token": "..."``, ``Bearer ...``, ``arena_...``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRETS.sub(lambda m: (m.group("key") or "") + "[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def install_token_redaction() -> None:
+    """Add a :class:`TokenRedactor` to the loggers that can see tokens (once)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, TokenRedactor) for f in logger.filters):
+            logger.addFilter(TokenRedactor())

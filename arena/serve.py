@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from arena.access import install_token_redaction
 from arena.host import Host
 from arena.limits import Limits
 from arena.server import create_app
@@ -93,6 +94,7 @@ async def running_server(
     against token revocations every ``limits.revocation_poll_s``.
     """
     limits = limits or Limits()
+    install_token_redaction()  # websockets logs whole frames (hello included) at DEBUG
     store = await Store.open(db)
     host = Host(store, limits=limits)
     service: TournamentService | None = None

@@ -32,6 +32,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from arena.access import install_token_redaction
 from arena.errors import ErrorCode
 from arena.protocol import (
     PROTOCOL_VERSION,
@@ -189,6 +190,7 @@ class BotClient:
         """Play until ``max_games`` have ended (or forever), reconnecting on drops."""
         delay = self.backoff_s[0]
         self.bot.client = self
+        install_token_redaction()  # websockets logs whole frames, hello included, at DEBUG
         try:
             while True:
                 try:
