@@ -37,7 +37,15 @@ from arena.access import Scope, origin_allowed
 from arena.errors import ErrorCode, ProtocolError
 from arena.host import Host, error_message
 from arena.limits import Limits, TokenBucket
-from arena.protocol import PROTOCOL_VERSION, Hello, Welcome, dump, parse_client_message
+from arena.protocol import (
+    PROTOCOL_VERSION,
+    Hello,
+    Ping,
+    Pong,
+    Welcome,
+    dump,
+    parse_client_message,
+)
 from arena.records import NotChessError, game_detail, game_pgn, game_summary
 from arena.store import BotExistsError, BotRow, Store, TokenRow, TournamentRow
 
@@ -103,10 +111,15 @@ class WsPeer:
             item = await self._queue.get()
             if isinstance(item, tuple):
                 with contextlib.suppress(Exception):
-                    await self.ws.close(code=item[0], reason=item[1][:120])
+                    await self.ws.close(code=item[0], reason=_close_reason(item[1]))
                 return
             await self.ws.send_text(item)
             self.last_activity = time.monotonic()
+
+
+def _close_reason(text: str) -> str:
+    """``text`` cut to the 123 UTF-8 bytes a close frame's reason may hold."""
+    return text.encode()[:123].decode(errors="ignore")
 
 
 async def _receive(ws: WebSocket) -> str | bytes | None:
@@ -362,6 +375,11 @@ class _Endpoints:
                         error_message(ErrorCode.BINARY_FRAME, "binary frames are not supported")
                     )
                     continue
+                with contextlib.suppress(ProtocolError):
+                    msg = parse_client_message(frame)
+                    if isinstance(msg, Ping):  # liveness checks are fine; acting is not
+                        peer.send(dump(Pong(id=msg.id)))
+                        continue
                 peer.send(
                     error_message(
                         ErrorCode.READ_ONLY, "spectator connections are read-only", game_id=game_id

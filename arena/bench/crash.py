@@ -39,7 +39,7 @@ import httpx
 from arena.protocol import MoveAck, ServerMessage
 from arena.store import Store
 
-__all__ = ["CrashReport", "KillRecord", "run_crash_bench"]
+__all__ = ["CrashReport", "KillRecord", "ServerProcess", "free_port", "run_crash_bench"]
 
 BOTS = ("crash-a", "crash-b", "crash-c", "crash-d")
 RATED = ("1-0", "0-1", "1/2-1/2")
@@ -110,7 +110,8 @@ class CrashReport:
         return data
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -137,13 +138,14 @@ def _unfinished_ids(db: str) -> set[str]:
         conn.close()
 
 
-class _Server:
-    """One ``arena serve`` process after another on the same port and file."""
+class ServerProcess:
+    """``arena serve`` as a child process; restarted on the same port and file."""
 
-    def __init__(self, db: str, port: int, log_dir: Path) -> None:
+    def __init__(self, db: str, port: int, log_dir: Path, *extra_args: str) -> None:
         self.db = db
         self.port = port
         self.log_dir = log_dir
+        self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -166,6 +168,7 @@ class _Server:
                     str(self.port),
                     "--log-level",
                     "warning",
+                    *self.extra_args,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -203,11 +206,19 @@ class _Server:
                 self.proc.kill()
                 self.proc.wait()
 
+    def rss_kb(self) -> int:
+        """The server process's resident memory (Linux ``/proc``)."""
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS in /proc status")
+
     def errors(self) -> list[str]:
         lines: list[str] = []
         for path in sorted(self.log_dir.glob("serve-*.log")):
             for line in path.read_text(errors="replace").splitlines():
-                if " ERROR " in line or line.startswith("Traceback"):
+                if " ERROR " in line or line.startswith(("Traceback", "ERROR:")):
                     lines.append(f"{path.name}: {line}")
         return lines
 
@@ -247,7 +258,7 @@ async def run_crash_bench(
     with tempfile.TemporaryDirectory(prefix="arena-crash-", dir=workdir) as tmp:
         db = str(Path(tmp) / "arena.db")
         admin_token, tokens = await _setup(db)
-        server = _Server(db, _free_port(), Path(tmp))
+        server = ServerProcess(db, free_port(), Path(tmp))
         acked: set[tuple[str, int, str]] = set()
 
         def record(msg: ServerMessage) -> None:
