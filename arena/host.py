@@ -630,7 +630,7 @@ class Host:
     async def _on_resign(self, peer: Peer, msg: Resign) -> None:
         hosted, seat = await self._seat(peer, msg.game_id)
         async with hosted.lock:
-            match = hosted.match.resign(seat)
+            match = hosted.match.resign(seat, self._now())
             await self._commit(hosted, Transition(match=match), received_at=now_ms(), meta=None)
 
     async def _on_seek(self, peer: Peer, msg: Seek) -> None:
@@ -756,7 +756,7 @@ class Host:
                 return
             names = ", ".join(hosted.bots[s].name for s in sorted(absent))
             log.info("game %s: %s away past the %d ms grace", hosted.id, names, hosted.grace_ms)
-            match = hosted.match.abandon(absent)
+            match = hosted.match.abandon(absent, now)
             await self._commit(hosted, Transition(match=match), received_at=now_ms(), meta=None)
 
     def _end(self, hosted: HostedGame) -> None:

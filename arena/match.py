@@ -252,21 +252,23 @@ class Match:
             raise MatchError(ErrorCode.GAME_FINISHED, f"match is {self.status.value}, not paused")
         return replace(self, status=MatchStatus.ACTIVE, clock=self.clock.start(now_ms))
 
-    def abandon(self, absent: Collection[int]) -> Match:
+    def abandon(self, absent: Collection[int], now_ms: float | None = None) -> Match:
         """The seats in ``absent`` stayed away past their grace period.
 
         With fewer than two moves played the game is aborted (``*``,
         ``aborted``); otherwise the present seat wins (``abandoned``), or,
         when both are away, the game ends without a result (``*``, ``abandoned``).
+        With ``now_ms``, the mover's clock is charged for its time so far.
         """
         if self.status is MatchStatus.FINISHED or not absent:
             return self
+        charged = self._charged(now_ms)
         if self.ply < 2:
-            return self.abort("aborted")
+            return charged.abort("aborted")
         if len(set(absent)) >= 2:
-            return self.abort("abandoned")
+            return charged.abort("abandoned")
         (seat,) = set(absent)
-        return self._finish(1 - seat, "abandoned")
+        return charged._finish(1 - seat, "abandoned")
 
     def restart_clock(self, now_ms: float) -> Match:
         """Start the mover's clock afresh at ``now_ms``.
@@ -278,13 +280,23 @@ class Match:
             return self
         return replace(self, clock=self.clock.start(now_ms))
 
-    def resign(self, seat: int) -> Match:
-        """``seat`` resigns; the other seat wins (also while the match is paused)."""
+    def resign(self, seat: int, now_ms: float | None = None) -> Match:
+        """``seat`` resigns; the other seat wins (also while the match is paused).
+
+        With ``now_ms``, the mover's clock is charged for its time so far.
+        """
         if self.status not in (MatchStatus.ACTIVE, MatchStatus.PAUSED):
             raise MatchError(
                 ErrorCode.GAME_FINISHED, f"cannot resign: match is {self.status.value}"
             )
-        return self._finish(1 - seat, "resign")
+        return self._charged(now_ms)._finish(1 - seat, "resign")
+
+    def _charged(self, now_ms: float | None) -> Match:
+        """The match with the running clock charged to the mover up to ``now_ms``."""
+        seat = self.to_move
+        if now_ms is None or seat is None or self.status is not MatchStatus.ACTIVE:
+            return self
+        return replace(self, clock=self.clock.charged(seat, now_ms))
 
     def flag(self, now_ms: float) -> Match:
         """The mover's time is up at ``now_ms``: it loses (reason ``timeout``)."""

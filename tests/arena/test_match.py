@@ -174,3 +174,15 @@ def test_abandon(moves: list[str], absent: set[int], expected: tuple[Any, ...]) 
     assert over.finished and (over.result, over.winner, over.reason) == expected
     paused = Match.restore(m.game, m.config, m.initial_state, moves, (1, 1), started=True)
     assert (paused.abandon(absent).result, paused.abandon(absent).reason) == expected[::2]
+
+
+def test_resignation_charges_the_movers_time() -> None:
+    """Resigning after thinking 1.5 s leaves 1.5 s less on the mover's clock; the other's is
+    untouched."""
+    m = chess_match("10+0")  # started at 0.0, White to move
+    over = m.resign(0, 1_500.0)
+    assert over.clock.remaining_ms == (8_500, 10_000) and over.clock.running_since_ms is None
+    assert m.resign(1, 1_500.0).clock.remaining_ms == (
+        8_500,
+        10_000,
+    )  # Black resigns on White's time
