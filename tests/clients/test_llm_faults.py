@@ -14,6 +14,10 @@ from tests.conftest import new_bot
 from tests.fake_openai import Garbage, Hang, Huge, Step, fake_openai
 
 
+def player(spec: str, server: RunningServer, token: str) -> BotClient:
+    return BotClient(parse_player_spec(spec).build(), server.ws_url, token, max_games=1)
+
+
 async def test_faulty_endpoints_cost_only_their_players(server: RunningServer) -> None:
     """Three LLM players on a hanging, a garbage and a flooding (1 MB) endpoint lose their
     own games; their opponents' clocks are not charged, and a game between two other
@@ -39,15 +43,13 @@ async def test_faulty_endpoints_cost_only_their_players(server: RunningServer) -
             )
             games[name] = await server.host.create_game("chess", (llm, rnd), tight)
             spec = f"llm:model=fake,base_url={fake.base_url},retries=2,stream=true"
-            clients.append(
-                BotClient(parse_player_spec(spec).build(), server.ws_url, t_llm, max_games=1)
-            )
-            clients.append(BotClient(parse_player_spec("random:seed=5").build(), server.ws_url, t_rnd, max_games=1))  # fmt: skip
+            clients.append(player(spec, server, t_llm))
+            clients.append(player("random:seed=5", server, t_rnd))
         (a, ta), (b, tb) = await new_bot(server, "calm-a"), await new_bot(server, "calm-b")
         calm = MatchConfig(time_control=TimeControl.parse("60+0"), max_plies=60)
         games["calm"] = await server.host.create_game("chess", (a, b), calm)
         for seed, token in ((1, ta), (2, tb)):
-            clients.append(BotClient(parse_player_spec(f"random:seed={seed}").build(), server.ws_url, token, max_games=1))  # fmt: skip
+            clients.append(player(f"random:seed={seed}", server, token))
         async with asyncio.timeout(20):
             await asyncio.gather(*(c.run() for c in clients))
         rows = {name: await server.store.get_game(game_id) for name, game_id in games.items()}
