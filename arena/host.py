@@ -32,12 +32,20 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from arena.clock import TimeControl, TimeControlError
 from arena.errors import ErrorCode, MatchError
+from arena.events import (
+    game_over_frame,
+    game_start,
+    missed_events,
+    record_of,
+    state_frame,
+    status_of,
+)
 from arena.limits import Limits
 from arena.match import Match, MatchConfig, MatchStatus, MoveRecord, Transition
 from arena.positions import position_key
@@ -45,7 +53,6 @@ from arena.presence import grace_ms
 from arena.protocol import (
     Clocks,
     ErrorMessage,
-    GameOver,
     GameStart,
     Move,
     MoveAck,
@@ -57,10 +64,9 @@ from arena.protocol import (
     ResumedGame,
     Seek,
     SeekAck,
-    StateEvent,
     dump,
 )
-from arena.store import BotRow, GameRow, MoveRow, Store, now_ms
+from arena.store import BotRow, GameRow, Store, now_ms
 from games import Game, GameError, get_game, replay
 
 __all__ = ["Host", "Peer", "error_message"]
@@ -307,7 +313,7 @@ class Host:
             id=row.id,
             bots=(bots[0], bots[1]),
             match=match,
-            records=[_record(m) for m in stored],
+            records=[record_of(m) for m in stored],
             grace_ms=self._grace(config),
         )
 
@@ -363,7 +369,7 @@ class Host:
                     peer.send(frame)
                 entries.append(
                     ResumedGame(
-                        game_id=hosted.id, seq=hosted.seq, status=_status(hosted.match), mode=mode
+                        game_id=hosted.id, seq=hosted.seq, status=status_of(hosted.match), mode=mode
                     )
                 )
         listed = {e.game_id for e in entries}
@@ -576,7 +582,10 @@ class Host:
             hosted.match = match.restart_clock(self._now())
             hosted.turn_started_at = now_ms()
             hosted.records.append(record)
-            self._broadcast(hosted, self._state_frame(hosted, record.ply, match.to_move))
+            frame = state_frame(
+                hosted.id, hosted.records, record.ply, match.to_move, str(match.config.time_control)
+            )
+            self._broadcast(hosted, frame)
         elif match.finished and not hosted.match.finished:
             await self.store.finish_game(
                 hosted.id,
@@ -765,7 +774,7 @@ class Host:
                 timer.cancel()
         hosted.flag_timer = hosted.grace_timer = None
         match = hosted.match
-        frame = _game_over(hosted.id, match.ply, match.result, match.winner, match.reason)
+        frame = game_over_frame(hosted.id, match.ply, match.result, match.winner, match.reason)
         self._broadcast(hosted, frame)
         for bot in hosted.bots:
             if bot.id not in self.peers:  # tell it when it comes back
@@ -792,7 +801,7 @@ class Host:
 
     def _snapshot(self, hosted: HostedGame, seat: int | None) -> GameStart:
         match = hosted.match
-        return _game_start(
+        return game_start(
             hosted.id,
             match.game,
             seat,
@@ -802,17 +811,7 @@ class Host:
             match.state,
             self._clocks(hosted),
             match.config.max_plies,
-            status=_status(match),
-        )
-
-    def _state_frame(self, hosted: HostedGame, ply: int, to_move: int | None) -> str:
-        """The ``state`` event of the move at ``ply`` (the same bytes live and replayed)."""
-        return _state_frame(
-            hosted.id,
-            hosted.records,
-            ply,
-            to_move,
-            str(hosted.match.config.time_control),
+            status=status_of(match),
         )
 
     def _catch_up(
@@ -820,45 +819,45 @@ class Host:
     ) -> tuple[list[str], Literal["events", "snapshot"]]:
         """What a client that saw events up to ``since`` is missing. Caller holds the lock."""
         match = hosted.match
-        last = hosted.seq
-        if since is None or not 0 <= since <= last or last - since > self.limits.replay_events:
+        over = (match.result, match.winner, match.reason) if match.finished else None
+        if self._too_old(since, hosted.seq):
             frames = [dump(self._snapshot(hosted, seat))]
-            if match.finished:
-                frames.append(
-                    _game_over(hosted.id, match.ply, match.result, match.winner, match.reason)
-                )
+            if over is not None:
+                frames.append(game_over_frame(hosted.id, match.ply, *over))
             return frames, "snapshot"
-        frames = []
-        for seq in range(since + 1, last + 1):
-            ply = seq - 1
-            if ply < match.ply:
-                frames.append(self._state_frame(hosted, ply, _to_move_after(hosted, ply)))
-            else:
-                frames.append(
-                    _game_over(hosted.id, match.ply, match.result, match.winner, match.reason)
-                )
+        assert since is not None
+        frames = missed_events(
+            hosted.id,
+            match.game,
+            hosted.records,
+            since=since,
+            max_plies=match.config.max_plies,
+            time_control=str(match.config.time_control),
+            over=over,
+        )
         return frames, "events"
+
+    def _too_old(self, since: int | None, last: int) -> bool:
+        """Whether a client at ``since`` gets a snapshot rather than the events it missed."""
+        return since is None or not 0 <= since <= last or last - since > self.limits.replay_events
 
     async def _stored_catch_up(
         self, row: GameRow, seat: int | None, since: int | None
     ) -> tuple[list[str], Literal["events", "snapshot"]]:
         """Like :meth:`_catch_up`, for a game that is only in the store."""
         finished = row.status == "finished"
-        last = row.ply + (1 if finished else 0)
-        if since is None or not 0 <= since <= last or last - since > self.limits.replay_events:
+        if self._too_old(since, row.ply + (1 if finished else 0)):
             return await self.stored_snapshot(row, seat), "snapshot"
-        game: Game[Any] = get_game(row.game)
-        records = [_record(m) for m in await self.store.get_moves(row.id)]
-        frames = []
-        for seq in range(since + 1, last + 1):
-            ply = seq - 1
-            if ply < len(records):
-                state = game.decode_state(records[ply].state_after)
-                ends = ply == len(records) - 1 and _move_ended_game(game, state, ply, row.max_plies)
-                to_move = None if ends else game.to_move(state)
-                frames.append(_state_frame(row.id, records, ply, to_move, row.time_control))
-            else:
-                frames.append(_game_over(row.id, row.ply, row.result, row.winner, row.reason))
+        assert since is not None
+        frames = missed_events(
+            row.id,
+            get_game(row.game),
+            [record_of(m) for m in await self.store.get_moves(row.id)],
+            since=since,
+            max_plies=row.max_plies,
+            time_control=row.time_control,
+            over=(row.result, row.winner, row.reason) if finished else None,
+        )
         return frames, "events"
 
     async def stored_snapshot(self, row: GameRow, seat: int | None = None) -> list[str]:
@@ -867,7 +866,7 @@ class Host:
         moves = [m.move for m in await self.store.get_moves(row.id)]
         finished = row.status == "finished"
         initial = game.decode_state(row.initial_state)
-        start = _game_start(
+        start = game_start(
             row.id,
             game,
             seat,
@@ -881,112 +880,5 @@ class Host:
         )
         frames = [dump(start)]
         if finished:
-            frames.append(_game_over(row.id, len(moves), row.result, row.winner, row.reason))
+            frames.append(game_over_frame(row.id, len(moves), row.result, row.winner, row.reason))
         return frames
-
-
-def _status(match: Match) -> Literal["active", "paused", "finished"]:
-    if match.status is MatchStatus.FINISHED:
-        return "finished"
-    return "paused" if match.status is MatchStatus.PAUSED else "active"
-
-
-def _record(row: MoveRow) -> MoveRecord:
-    """A stored move as the match's record of it."""
-    return MoveRecord(
-        ply=row.ply,
-        seat=row.seat,
-        move=row.move,
-        display=row.display,
-        state_after=row.state_after,
-        response_ms=row.response_ms,
-        clocks_after=row.clocks,
-    )
-
-
-def _move_ended_game(game: Game[Any], state: Any, ply: int, max_plies: int | None) -> bool:
-    """Whether the move at ``ply``, leading to ``state``, ended the game (as in Match.play)."""
-    return game.outcome(state) is not None or (max_plies is not None and ply + 1 >= max_plies)
-
-
-def _to_move_after(hosted: HostedGame, ply: int) -> int | None:
-    """The seat to move after the move at ``ply``, as its live ``state`` event said."""
-    match = hosted.match
-    state = match.game.decode_state(hosted.records[ply].state_after)
-    if ply == match.ply - 1 and _move_ended_game(match.game, state, ply, match.config.max_plies):
-        return None
-    seat: int = match.game.to_move(state)
-    return seat
-
-
-def _state_frame(
-    game_id: str,
-    records: Sequence[MoveRecord],
-    ply: int,
-    to_move: int | None,
-    time_control: str,
-) -> str:
-    """The ``state`` event of the move at ``ply`` (``seq`` = ``ply + 1``)."""
-    record = records[ply]
-    return dump(
-        StateEvent(
-            game_id=game_id,
-            seq=ply + 1,
-            ply=ply + 1,
-            last_move=record.move,
-            display=record.display,
-            moves=[r.move for r in records[: ply + 1]],
-            state=record.state_after,
-            to_move=to_move,
-            clocks=Clocks(remaining_ms=record.clocks_after, time_control=time_control),
-        )
-    )
-
-
-def _game_start(
-    game_id: str,
-    game: Game[Any],
-    seat: int | None,
-    players: tuple[str, str],
-    initial: Any,
-    moves: list[str],
-    state: Any,
-    clocks: Clocks,
-    max_plies: int | None,
-    *,
-    status: Literal["active", "paused", "finished"],
-) -> GameStart:
-    """A ``game_start`` snapshot (for a player's seat, or ``seat=None`` for a spectator)."""
-    finished = status == "finished"
-    return GameStart(
-        game_id=game_id,
-        game=game.info.name,
-        seat=seat,
-        seat_names=game.info.seats,
-        players=players,
-        initial_state=game.encode_state(initial),
-        moves=moves,
-        state=game.encode_state(state),
-        ply=len(moves),
-        to_move=None if finished else game.to_move(state),
-        clocks=clocks,
-        max_plies=max_plies,
-        seq=len(moves) + (1 if finished else 0),
-        status=status,
-    )
-
-
-def _game_over(
-    game_id: str, ply: int, result: str | None, winner: int | None, reason: str | None
-) -> str:
-    """A ``game_over`` frame (its ``seq`` follows the last move's)."""
-    return dump(
-        GameOver(
-            game_id=game_id,
-            seq=ply + 1,
-            result=result or "*",
-            winner=winner,
-            reason=reason or "",
-            ply=ply,
-        )
-    )

@@ -300,9 +300,9 @@ class BotClient:
         self._catching_up = False
         for entry in msg.games:
             view = self._views.get(entry.game_id)
-            if view is None:
-                continue
-            view.paused = entry.status == "paused"
+            if view is not None:
+                view.paused = entry.status == "paused"
+        for view in list(self._views.values()):  # a game may have started meanwhile
             self._maybe_think(view)
             self._maybe_speculate(view)
 
