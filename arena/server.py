@@ -11,20 +11,17 @@ Guards at the edge (:class:`~arena.limits.Limits`, :mod:`arena.access`): the
 ``Origin`` of browser handshakes, caps on connections that have not said
 ``hello`` and on spectators (HTTP 503 beyond them), the hello timeout, frame
 size, message rate, an idle timeout, and token scopes: ``/ws`` takes bot
-tokens, the admin endpoints (``POST /api/...``) an admin token in an
-``Authorization: Bearer`` header.
+tokens; the admin endpoints (:mod:`arena.admin`) an admin token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Collection
-from typing import Any, Protocol
+from collections.abc import Callable, Collection
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,6 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from arena import __version__
 from arena.access import Scope, origin_allowed
+from arena.admin import AdminApi, TournamentHost, json_error
 from arena.errors import ErrorCode, ProtocolError
 from arena.host import Host, error_message
 from arena.limits import Limits, TokenBucket
@@ -47,26 +45,11 @@ from arena.protocol import (
     parse_client_message,
 )
 from arena.records import NotChessError, game_detail, game_pgn, game_summary
-from arena.store import BotExistsError, BotRow, Store, TokenRow, TournamentRow
+from arena.store import BotRow, Store, TokenRow, TournamentRow
 
-__all__ = ["TournamentHost", "WsPeer", "create_app"]
+__all__ = ["WsPeer", "create_app"]
 
 log = logging.getLogger(__name__)
-
-BOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:#+=@-]{0,63}$")
-"""Names the admin API accepts for new bots."""
-
-
-class TournamentHost(Protocol):
-    """What the server needs from the tournament service (``POST /api/tournaments``)."""
-
-    async def create(self, data: dict[str, Any]) -> str:
-        """Validate a tournament configuration, store it and start running it; its id.
-
-        Raises ``ValueError`` with a message for the client when the
-        configuration cannot be used.
-        """
-        ...
 
 
 class _Idle:
@@ -150,13 +133,11 @@ class _Endpoints:
         host: Host,
         limits: Limits,
         allowed_origins: Collection[str],
-        tournaments: TournamentHost | None,
     ) -> None:
         self.store = store
         self.host = host
         self.limits = limits
         self.allowed_origins = tuple(allowed_origins)
-        self.tournament_host = tournaments
         self.pending_hello = 0
         """Bot connections accepted that have not authenticated yet."""
         self.spectators = 0
@@ -413,7 +394,7 @@ class _Endpoints:
         try:
             limit = min(1000, max(1, int(request.query_params.get("limit", "100"))))
         except ValueError:
-            return _json_error(400, "limit must be an integer")
+            return json_error(400, "limit must be an integer")
         rows = await self.store.list_games(
             limit=limit,
             status=request.query_params.get("status"),
@@ -425,7 +406,7 @@ class _Endpoints:
         game_id = request.path_params["game_id"]
         detail = await game_detail(self.store, game_id)
         if detail is None:
-            return _json_error(404, f"no game {game_id!r}")
+            return json_error(404, f"no game {game_id!r}")
         return JSONResponse(detail)
 
     async def get_pgn(self, request: Request) -> Response:
@@ -433,9 +414,9 @@ class _Endpoints:
         try:
             pgn = await game_pgn(self.store, game_id)
         except NotChessError as exc:
-            return _json_error(409, str(exc))
+            return json_error(409, str(exc))
         if pgn is None:
-            return _json_error(404, f"no game {game_id!r}")
+            return json_error(404, f"no game {game_id!r}")
         return PlainTextResponse(
             pgn,
             media_type="application/x-chess-pgn",
@@ -448,7 +429,7 @@ class _Endpoints:
         game, bot, key = params.get("game"), params.get("bot"), params.get("key")
         if not game or not bot or not key:
             missing = [n for n, v in (("game", game), ("bot", bot), ("key", key)) if not v]
-            return _json_error(400, "missing query parameter(s): " + ", ".join(missing))
+            return json_error(400, "missing query parameter(s): " + ", ".join(missing))
         rows = await self.store.history(game, bot, key)
         moves = [{"move": move, "count": count} for move, count in rows]
         return JSONResponse({"game": game, "bot": bot, "key": key, "moves": moves})
@@ -473,7 +454,7 @@ class _Endpoints:
         tournament_id = request.path_params["tournament_id"]
         row = await self.store.get_tournament(tournament_id)
         if row is None:
-            return _json_error(404, f"no tournament {tournament_id!r}")
+            return json_error(404, f"no tournament {tournament_id!r}")
         games = await self.store.list_games(limit=None, tournament_id=tournament_id)
         detail = await self._tournament_summary(row)
         detail["config"] = row.config
@@ -508,137 +489,6 @@ class _Endpoints:
             }
         )
 
-    # ------------------------------------------------------------------ admin API
-
-    async def _admin(self, request: Request) -> TokenRow | Response:
-        """The admin behind the request's bearer token, or the response refusing it."""
-        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not credential.strip():
-            return _json_error(
-                401,
-                "this needs an admin token: send 'Authorization: Bearer TOKEN'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        token = await self.store.principal_by_token(credential.strip())
-        if token is None:
-            return _json_error(
-                401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
-            )
-        if token.scope != Scope.ADMIN.value:
-            return _json_error(
-                403, f"a token of scope {token.scope!r} cannot do this; it needs an admin token"
-            )
-        return token
-
-    async def _admin_call(
-        self,
-        request: Request,
-        action: Callable[[dict[str, Any]], Awaitable[Response]],
-        *,
-        body: bool = True,
-    ) -> Response:
-        admin = await self._admin(request)
-        if isinstance(admin, Response):
-            return admin
-        data: dict[str, Any] = {}
-        if body:
-            parsed = await _read_json(request, self.limits.max_message_bytes)
-            if isinstance(parsed, Response):
-                return parsed
-            data = parsed
-        log.info("admin %s: %s %s", admin.bot.name, request.method, request.url.path)
-        return await action(data)
-
-    async def add_bot(self, request: Request) -> Response:
-        """``POST /api/bots {"name": ...}``: register a bot; its token is in the answer, once."""
-
-        async def go(data: dict[str, Any]) -> Response:
-            name = data.get("name")
-            if set(data) - {"name"} or not isinstance(name, str) or not BOT_NAME.match(name):
-                return _json_error(
-                    400,
-                    'expected {"name": NAME}, NAME of 1-64 letters, digits and _.:#+=@- '
-                    "(starting with a letter or digit)",
-                )
-            try:
-                bot = await self.store.add_bot(name)
-            except BotExistsError as exc:
-                return _json_error(409, str(exc))
-            token = await self.store.issue_token(bot.id, Scope.BOT.value)
-            return JSONResponse(
-                {"name": bot.name, "scope": Scope.BOT.value, "token": token}, status_code=201
-            )
-
-        return await self._admin_call(request, go)
-
-    async def issue_token(self, request: Request) -> Response:
-        """``POST /api/bots/{name}/tokens``: a new token for a registered bot, shown once."""
-
-        async def go(_data: dict[str, Any]) -> Response:
-            bot = await self._bot_named(request.path_params["name"])
-            if bot is None:
-                return _json_error(404, f"no bot named {request.path_params['name'][:64]!r}")
-            token = await self.store.issue_token(bot.id, Scope.BOT.value)
-            return JSONResponse(
-                {"name": bot.name, "scope": Scope.BOT.value, "token": token}, status_code=201
-            )
-
-        return await self._admin_call(request, go, body=False)
-
-    async def revoke_bot(self, request: Request) -> Response:
-        """``POST /api/bots/{name}/revoke``: revoke every token of a bot; its open
-        connection is closed at once."""
-
-        async def go(_data: dict[str, Any]) -> Response:
-            bot = await self._bot_named(request.path_params["name"])
-            if bot is None:
-                return _json_error(404, f"no bot named {request.path_params['name'][:64]!r}")
-            revoked = await self.store.revoke_bot_tokens(bot.id)
-            closed = self.host.revoke(set(revoked))
-            return JSONResponse(
-                {"name": bot.name, "revoked_tokens": len(revoked), "closed_connections": closed}
-            )
-
-        return await self._admin_call(request, go, body=False)
-
-    async def _bot_named(self, name: str) -> BotRow | None:
-        bot = await self.store.bot_by_name(name)
-        return bot if bot is not None and bot.kind != "admin" else None
-
-    async def create_tournament(self, request: Request) -> Response:
-        """``POST /api/tournaments {config}``: create a tournament this server runs."""
-
-        async def go(data: dict[str, Any]) -> Response:
-            if self.tournament_host is None:
-                return _json_error(501, "this server does not run tournaments")
-            try:
-                tournament_id = await self.tournament_host.create(data)
-            except ValueError as exc:
-                return _json_error(400, str(exc))
-            return JSONResponse({"id": tournament_id}, status_code=201)
-
-        return await self._admin_call(request, go)
-
-
-def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-async def _read_json(request: Request, limit: int) -> dict[str, Any] | Response:
-    """A request's JSON object body, read up to ``limit`` bytes, or the error response."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return _json_error(413, f"request body over {limit} bytes")
-    try:
-        data = json.loads(bytes(body) or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _json_error(400, f"body is not valid JSON: {exc}")
-    if not isinstance(data, dict):
-        return _json_error(400, f"expected a JSON object, got {type(data).__name__}")
-    return data
-
 
 def create_app(
     store: Store,
@@ -655,7 +505,8 @@ def create_app(
     ``*``) allowed to open websockets besides the server's own;
     ``tournaments`` runs the tournaments created over the admin API.
     """
-    endpoints = _Endpoints(store, host, limits or Limits(), allowed_origins, tournaments)
+    limits = limits or Limits()
+    endpoints = _Endpoints(store, host, limits, allowed_origins)
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws", endpoints.bot),
         WebSocketRoute("/ws/watch/{game_id}", endpoints.watch),
@@ -666,16 +517,13 @@ def create_app(
         Route("/api/history", endpoints.history),
         Route("/api/leaderboard", endpoints.leaderboard),
         Route("/api/tournaments", endpoints.tournaments, methods=["GET"]),
-        Route("/api/tournaments", endpoints.create_tournament, methods=["POST"]),
         Route("/api/tournaments/{tournament_id}", endpoints.tournament),
-        Route("/api/bots", endpoints.add_bot, methods=["POST"]),
-        Route("/api/bots/{name}/tokens", endpoints.issue_token, methods=["POST"]),
-        Route("/api/bots/{name}/revoke", endpoints.revoke_bot, methods=["POST"]),
+        *AdminApi(store, host, limits, tournaments).routes(),
         *(extra_routes or []),
     ]
 
     async def on_error(request: Any, exc: Exception) -> Response:
         log.exception("internal error on %s", getattr(request, "url", "?"))
-        return _json_error(500, "internal error")
+        return json_error(500, "internal error")
 
     return Starlette(routes=routes, exception_handlers={500: on_error})
