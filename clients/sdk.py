@@ -35,6 +35,7 @@ from websockets.asyncio.client import ClientConnection
 from arena.access import install_token_redaction
 from arena.errors import ErrorCode
 from arena.protocol import (
+    MAX_RESUME_GAMES,
     PROTOCOL_VERSION,
     ErrorMessage,
     GameOver,
@@ -232,7 +233,9 @@ class BotClient:
         return self.max_games is not None and len(self.results) >= self.max_games
 
     async def _session(self, ws: ClientConnection) -> None:
-        resume = {game_id: view.seq for game_id, view in self._views.items()}
+        # games beyond the limit are caught up with a snapshot instead
+        followed = list(self._views.items())[:MAX_RESUME_GAMES]
+        resume = {game_id: view.seq for game_id, view in followed}
         hello = Hello(
             token=self.token,
             protocol=PROTOCOL_VERSION,
