@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import sys
@@ -39,7 +40,31 @@ def _run(coro: Awaitable[T]) -> T:
     return asyncio.run(wrapper())
 
 
-@click.group()
+_LAZY_COMMANDS = {
+    "bench": "arena.bench.cli:bench",
+    "tournament": "arena.tournament.cli:tournament",
+    "leaderboard": "arena.tournament.cli:leaderboard",
+    "demo": "arena.tournament.cli:demo",
+}
+"""Commands imported only when used: their modules pull in every player kind,
+which would slow down the start of ``arena serve`` (and its restart after a crash)."""
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_LazyGroup)
 @click.version_option(__version__, prog_name="arena")
 def main() -> None:
     """Speculative Arena: a tournament server for agents, engines and bots."""
@@ -53,17 +78,58 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port (0: any free).")
 @db_option
 @click.option("--log-level", default="info", show_default=True)
-def serve(host: str, port: int, db: str, log_level: str) -> None:
-    """Run the arena server (websockets, JSON API, pages) until Ctrl-C."""
+@click.option(
+    "--allow-origin",
+    "allowed_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="A browser origin (scheme://host[:port], or *) allowed to open websockets "
+    "besides the server's own; repeatable.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=1.0),
+    default=None,
+    help="Messages per second per connection (default 200; bursts of twice that).",
+)
+def serve(
+    host: str,
+    port: int,
+    db: str,
+    log_level: str,
+    allowed_origins: tuple[str, ...],
+    rate_limit: float | None,
+) -> None:
+    """Run the arena server (websockets, JSON API, pages) until Ctrl-C.
+
+    At start-up it resumes every unfinished game in the database (after a
+    crash, say) and every tournament it was running.
+    """
+    from arena.limits import Limits
     from arena.serve import configure_logging, running_server
 
     configure_logging(log_level)
+    limits = (
+        Limits() if rate_limit is None else Limits(rate_per_s=rate_limit, burst=int(2 * rate_limit))
+    )
 
     async def go() -> None:
-        async with running_server(db, host_name=host, port=port, log_level=log_level) as server:
+        async with running_server(
+            db,
+            host_name=host,
+            port=port,
+            log_level=log_level,
+            limits=limits,
+            recover=True,
+            run_tournaments=True,
+            allowed_origins=allowed_origins,
+        ) as server:
+            resumed = len(server.host.recovered)
             console.print(
                 f"arena serving [bold]{server.url}[/] "
-                f"(bots: {server.ws_url}, db: {db}); Ctrl-C stops"
+                f"(bots: {server.ws_url}, db: {db}); "
+                + (f"{resumed} unfinished game(s) resumed; " if resumed else "")
+                + "Ctrl-C stops"
             )
             await asyncio.Event().wait()
 
@@ -78,7 +144,7 @@ def serve(host: str, port: int, db: str, log_level: str) -> None:
 
 @main.group()
 def bot() -> None:
-    """Register and list bots."""
+    """Register bots, list them, issue and revoke their tokens."""
 
 
 @bot.command("add")
@@ -132,6 +198,82 @@ def bot_add(name: str, db: str, token_file: Path | None, exist_ok: bool) -> None
     click.echo(
         f"bot {name!r} registered; token {'written to' if issued else 'kept in'} {token_file}"
     )
+
+
+@bot.command("token")
+@click.argument("name")
+@db_option
+def bot_token(name: str, db: str) -> None:
+    """Issue a new token for bot NAME (shown once; its other tokens stay valid)."""
+
+    async def go() -> str | None:
+        store = await Store.open(db)
+        try:
+            row = await store.bot_by_name(name)
+            if row is None or row.kind == "admin":
+                return None
+            return await store.issue_token(row.id)
+        finally:
+            await store.close()
+
+    token = _run(go())
+    if token is None:
+        raise click.ClickException(f"no bot named {name!r} in {db}")
+    click.echo(f"new token for bot {name!r} (shown once, keep it secret):")
+    click.echo(token)
+
+
+@bot.command("revoke")
+@click.argument("name")
+@db_option
+def bot_revoke(name: str, db: str) -> None:
+    """Revoke every token of NAME (a bot or an admin). A running server closes
+    its open connections within a second; `arena bot token` issues a new one."""
+
+    async def go() -> int | None:
+        store = await Store.open(db)
+        try:
+            row = await store.bot_by_name(name)
+            return None if row is None else len(await store.revoke_bot_tokens(row.id))
+        finally:
+            await store.close()
+
+    count = _run(go())
+    if count is None:
+        raise click.ClickException(f"no bot or admin named {name!r} in {db}")
+    click.echo(f"revoked {count} token(s) of {name!r}")
+
+
+@main.group()
+def admin() -> None:
+    """Administrators: tokens for the admin API."""
+
+
+@admin.command("token")
+@click.argument("name", default="admin")
+@db_option
+def admin_token(name: str, db: str) -> None:
+    """Issue an admin token for NAME (created as an admin if new), shown once.
+
+    The admin API (POST /api/bots, /api/bots/NAME/tokens, /api/bots/NAME/revoke,
+    /api/tournaments) takes it as 'Authorization: Bearer TOKEN'.
+    """
+
+    async def go() -> str:
+        store = await Store.open(db)
+        try:
+            row = await store.bot_by_name(name)
+            if row is None:
+                row = await store.add_bot(name, kind="admin")
+            elif row.kind != "admin":
+                raise click.ClickException(f"{name!r} is a bot, not an admin; choose another name")
+            return await store.issue_token(row.id, scope="admin")
+        finally:
+            await store.close()
+
+    token = _run(go())
+    click.echo(f"admin token for {name!r} (shown once, keep it secret):")
+    click.echo(token)
 
 
 @bot.command("list")
@@ -634,19 +776,6 @@ def protocol_schema() -> None:
     """Print the JSON schema of protocol v1 (every message, both directions)."""
     json.dump(json_schema(), sys.stdout, indent=2)
     sys.stdout.write("\n")
-
-
-def _register_subcommands() -> None:
-    from arena.bench.cli import bench
-    from arena.tournament.cli import demo, leaderboard, tournament
-
-    main.add_command(bench)
-    main.add_command(tournament)
-    main.add_command(leaderboard)
-    main.add_command(demo)
-
-
-_register_subcommands()
 
 
 if __name__ == "__main__":

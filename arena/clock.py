@@ -118,6 +118,14 @@ class ClockState:
             remaining[seat] = max(0, left - used) + control.increment_ms
         return ClockState(remaining_ms=(remaining[0], remaining[1]), running_since_ms=now_ms)
 
+    def charged(self, seat: int, now_ms: float) -> ClockState:
+        """The clock stopped at ``now_ms`` with the mover ``seat`` charged for its time
+        so far (no increment: the game ends without its move)."""
+        remaining = list(self.remaining_ms)
+        if (left := remaining[seat]) is not None:
+            remaining[seat] = max(0, left - round(self.elapsed_ms(now_ms)))
+        return ClockState(remaining_ms=(remaining[0], remaining[1]), running_since_ms=None)
+
     def flagged(self, seat: int, now_ms: float) -> ClockState:
         """The clock after ``seat`` ran out: its time is zero and nothing runs."""
         remaining = list(self.remaining_ms)

@@ -5,10 +5,10 @@ snake-case name (sent as ``name``); fatal ones are also used as the websocket
 close code, so a client sees the same number either way. Codes are grouped::
 
     4000-4009  the message itself (malformed, unknown type, binary, too large)
-    4010-4019  authentication (missing hello, bad token, protocol version)
+    4010-4019  authentication (missing hello, bad token, protocol version, scope)
     4020-4039  games and seats (unknown game, not your turn, illegal move, ...)
     4040-4049  seeks (ad-hoc game requests)
-    4090-4099  limits (rate)
+    4090-4099  limits (rate, idle)
     4500       the server's own fault (never a traceback)
 
 Exceptions::
@@ -44,6 +44,11 @@ class ErrorCode(IntEnum):
     """The ``protocol`` version in ``hello`` is not served here."""
     ALREADY_AUTHENTICATED = 4013
     """A second ``hello`` on an authenticated connection."""
+    REPLACED = 4014
+    """Close code only: a newer connection of the same bot took over."""
+    WRONG_SCOPE = 4016
+    """The token is valid but not for this: an admin token cannot play, a bot
+    token cannot administer."""
     UNKNOWN_GAME = 4020
     """No game with this id."""
     NOT_YOUR_GAME = 4021
@@ -60,10 +65,15 @@ class ErrorCode(IntEnum):
     """Spectator connections cannot act."""
     BAD_PREDICTION = 4027
     """A ``predict`` message that cannot be stored (wrong ply, too many moves)."""
+    GAME_PAUSED = 4028
+    """The game waits, clocks stopped, for both players after a server restart."""
     BAD_SEEK = 4040
     """A ``seek`` with an unknown game, bad time control or unknown opponent."""
     RATE_LIMITED = 4090
     """Too many messages; slow down (repeated abuse closes the connection)."""
+    IDLE = 4091
+    """Close code only: nothing went either way for too long on a connection
+    with no game in progress."""
     INTERNAL = 4500
     """The server failed; the message changed nothing."""
 

@@ -6,6 +6,23 @@ new value current and tells the players and spectators: a move is committed
 before it is acknowledged or relayed. Outgoing messages go through
 :class:`Peer` objects, whose ``send`` never blocks (the websocket layer queues
 them), so a slow spectator cannot stall a game.
+
+Reliability:
+
+- **Recovery.** :meth:`Host.recover` rebuilds every unfinished game from its
+  stored moves after a restart. A game that had started comes back paused
+  with the clocks stored with its last move; it resumes (the mover's clock
+  starts) when both players are connected again, so the interruption is
+  charged to nobody.
+- **Resume.** Every event of a game has a ``seq`` derived from the stored
+  moves. A reconnecting bot names the last ``seq`` it saw per game and gets
+  exactly the events after it (rebuilt from the move records, so identical to
+  the live ones), or a snapshot when the gap is long; then ``resumed``.
+- **Presence.** A player whose bot is not connected is *away*; after its grace
+  period (:mod:`arena.presence`) it loses by ``abandoned`` (or the game is
+  aborted before two moves).
+- **Revocation.** :meth:`Host.revoke` closes the connections of revoked tokens
+  at once; their messages are refused from that moment.
 """
 
 from __future__ import annotations
@@ -15,18 +32,27 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from arena.clock import TimeControl, TimeControlError
 from arena.errors import ErrorCode, MatchError
-from arena.match import Match, MatchConfig, MatchStatus, Transition
+from arena.events import (
+    game_over_frame,
+    game_start,
+    missed_events,
+    record_of,
+    state_frame,
+    status_of,
+)
+from arena.limits import Limits
+from arena.match import Match, MatchConfig, MatchStatus, MoveRecord, Transition
 from arena.positions import position_key
+from arena.presence import grace_ms
 from arena.protocol import (
     Clocks,
     ErrorMessage,
-    GameOver,
     GameStart,
     Move,
     MoveAck,
@@ -34,9 +60,10 @@ from arena.protocol import (
     Pong,
     Predict,
     Resign,
+    Resumed,
+    ResumedGame,
     Seek,
     SeekAck,
-    StateEvent,
     dump,
 )
 from arena.store import BotRow, GameRow, Store, now_ms
@@ -103,12 +130,29 @@ class HostedGame:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     predictions: dict[tuple[int, int], int] = field(default_factory=dict)
     """Predictions stored per (seat, ply), to cap them."""
+    records: list[MoveRecord] = field(default_factory=list)
+    """Every accepted move, from which the events of the game are (re)built."""
+    grace_ms: int = 0
+    """How long a seat may be away before it loses (``abandoned``)."""
+    away_since: dict[int, float] = field(default_factory=dict)
+    """Monotonic ms since when each away seat's bot has not been connected."""
+    grace_timer: asyncio.TimerHandle | None = None
 
     def seat_of(self, bot_id: int) -> int | None:
         for seat, bot in enumerate(self.bots):
             if bot.id == bot_id:
                 return seat
         return None
+
+    @property
+    def seq(self) -> int:
+        """The ``seq`` of the game's latest event."""
+        return self.match.ply + (1 if self.match.finished else 0)
+
+    @property
+    def under_way(self) -> bool:
+        """Started and not finished (active or paused)."""
+        return self.match.status in (MatchStatus.ACTIVE, MatchStatus.PAUSED)
 
 
 @dataclass(frozen=True)
@@ -135,18 +179,33 @@ class PendingSeek:
 class Host:
     """Hosts every live game of one server process."""
 
-    def __init__(self, store: Store, *, monotonic_ms: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        limits: Limits | None = None,
+        monotonic_ms: Callable[[], float] | None = None,
+    ) -> None:
         self.store = store
+        self.limits = limits or Limits()
         self._now = monotonic_ms or (lambda: time.monotonic() * 1000.0)
         self.peers: dict[int, Peer] = {}
         """The current connection of each connected bot, by bot id."""
         self.games: dict[str, HostedGame] = {}
+        self.recovered: list[str] = []
+        """Ids of the games :meth:`recover` brought back."""
+        self._tokens: dict[int, int] = {}
+        """The token id behind each connected bot's connection, by bot id."""
+        self._refused: set[Peer] = set()
+        """Connections whose token was revoked (closing; every message refused)."""
         self._seeks: list[PendingSeek] = []
         self._seek_ids = itertools.count(1)
         self._finished: dict[str, asyncio.Event] = {}
-        self._missed: dict[int, list[str]] = {}
-        """``game_over`` frames for bots that were away when their game ended."""
+        self._missed: dict[int, list[tuple[str, str]]] = {}
+        """``(game_id, game_over frame)`` for bots that were away when their game ended."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        """Set by :meth:`close`: no timer is armed any more (the server is stopping)."""
 
     # ------------------------------------------------------------------ creating games
 
@@ -181,11 +240,82 @@ class Host:
             round_no=round_no,
             pairing_key=pairing_key,
         )
-        hosted = HostedGame(id=game_id, bots=bots, match=match)
+        hosted = HostedGame(id=game_id, bots=bots, match=match, grace_ms=self._grace(config))
         self.games[game_id] = hosted
         self._finished[game_id] = hosted.done
         await self._maybe_start(hosted)
         return game_id
+
+    def _grace(self, config: MatchConfig) -> int:
+        return grace_ms(
+            config.time_control,
+            round(self.limits.grace_min_s * 1000),
+            round(self.limits.grace_max_s * 1000),
+        )
+
+    async def recover(self, include: Callable[[GameRow], bool] = lambda _row: True) -> list[str]:
+        """Bring back the unfinished games in the store (those ``include`` accepts).
+
+        Run once at start-up, before connections are accepted. A game that
+        had started comes back paused, both players away: the grace period of
+        each starts now, and the mover's clock when both are back. A game that
+        cannot be rebuilt (an unknown game plug-in, say) is closed as
+        ``interrupted`` and logged. Returns the ids of the games brought back.
+        """
+        brought: list[str] = []
+        for row in await self.store.unfinished_games():
+            if row.id in self.games or not include(row):
+                continue
+            try:
+                hosted = await self._rebuild(row)
+            except Exception:
+                log.exception("game %s cannot be resumed; closing it as interrupted", row.id)
+                await self.store.mark_interrupted(row.id)
+                continue
+            self.games[row.id] = hosted
+            self._finished[row.id] = hosted.done
+            if hosted.match.status is MatchStatus.PAUSED:
+                now = self._now()
+                hosted.away_since = {0: now, 1: now}
+                self._arm_grace(hosted)
+            brought.append(row.id)
+        if brought:
+            log.info("resumed %d unfinished game(s) from the store", len(brought))
+        self.recovered.extend(brought)
+        return brought
+
+    async def _rebuild(self, row: GameRow) -> HostedGame:
+        game = get_game(row.game)
+        config = MatchConfig(
+            time_control=TimeControl.parse(row.time_control),
+            max_plies=row.max_plies,
+            max_retries=row.max_retries,
+        )
+        stored = await self.store.get_moves(row.id)
+        if [m.ply for m in stored] != list(range(len(stored))):
+            raise ValueError(f"game {row.id}: stored plies are not 0..{len(stored) - 1}")
+        bots = []
+        for name in row.players:
+            bot = await self.store.bot_by_name(name)
+            if bot is None:
+                raise ValueError(f"game {row.id}: no bot {name!r}")
+            bots.append(bot)
+        clocks = stored[-1].clocks if stored else row.clocks
+        match = Match.restore(
+            game,
+            config,
+            game.decode_state(row.initial_state),
+            [m.move for m in stored],
+            clocks,
+            started=row.status != "created",
+        )
+        return HostedGame(
+            id=row.id,
+            bots=(bots[0], bots[1]),
+            match=match,
+            records=[record_of(m) for m in stored],
+            grace_ms=self._grace(config),
+        )
 
     async def wait_finished(self, game_id: str) -> None:
         """Return once the game has finished."""
@@ -195,62 +325,164 @@ class Host:
 
     # ------------------------------------------------------------------ connections
 
-    async def connect(self, peer: Peer) -> None:
-        """A bot authenticated: make ``peer`` its connection and resume its games."""
+    async def connect(
+        self, peer: Peer, *, resume: dict[str, int] | None = None, token_id: int | None = None
+    ) -> None:
+        """A bot authenticated: make ``peer`` its connection and bring it up to date.
+
+        For each game of the bot under way, ``peer`` gets the events after the
+        ``seq`` named in ``resume`` (or a ``game_start`` snapshot), then one
+        ``resumed`` listing where every game stands. Games waiting for this
+        bot start (or resume after a restart) once both players are here.
+        """
         assert peer.bot is not None
-        old = self.peers.get(peer.bot.id)
-        self.peers[peer.bot.id] = peer
-        if old is not None and old is not peer:
-            self._drop_seeks(old)
-            old.close(4014, "replaced by a newer connection of the same bot")
-        for frame in self._missed.pop(peer.bot.id, []):
-            peer.send(frame)
-        for hosted in list(self.games.values()):
-            seat = hosted.seat_of(peer.bot.id)
-            if seat is None:
+        bot = peer.bot
+        resume = resume or {}
+        entries: list[ResumedGame] = []
+        mine = sorted(
+            (h for h in self.games.values() if h.seat_of(bot.id) is not None), key=lambda h: h.id
+        )
+        async with contextlib.AsyncExitStack() as locks:
+            # No event of these games can be relayed while the peer is swapped
+            # and caught up, so it gets each event exactly once.
+            for hosted in mine:
+                await locks.enter_async_context(hosted.lock)
+            old = self.peers.get(bot.id)
+            self.peers[bot.id] = peer
+            if token_id is not None:
+                self._tokens[bot.id] = token_id
+            if old is not None and old is not peer:
+                self._drop_seeks(old)
+                old.close(int(ErrorCode.REPLACED), "replaced by a newer connection of the same bot")
+            for game_id, frame in self._missed.pop(bot.id, []):
+                if game_id not in resume:  # named games are caught up from the store below
+                    peer.send(frame)
+            for hosted in mine:
+                seat = hosted.seat_of(bot.id)
+                assert seat is not None
+                hosted.away_since.pop(seat, None)
+                self._arm_grace(hosted)
+                if hosted.id not in self.games or not hosted.under_way:
+                    continue  # not started yet, or ended while we waited for its lock
+                frames, mode = self._catch_up(hosted, seat, resume.get(hosted.id))
+                for frame in frames:
+                    peer.send(frame)
+                entries.append(
+                    ResumedGame(
+                        game_id=hosted.id, seq=hosted.seq, status=status_of(hosted.match), mode=mode
+                    )
+                )
+        listed = {e.game_id for e in entries}
+        for game_id, since in resume.items():
+            if game_id in listed:
                 continue
-            if hosted.match.status is MatchStatus.ACTIVE:
-                peer.send(dump(self._snapshot(hosted, seat)))
-            else:
-                await self._maybe_start(hosted)
+            row = await self.store.get_game(game_id)
+            if row is None or row.status != "finished" or bot.id not in row.seat_bot_ids:
+                continue  # not this bot's game, or not started: nothing to catch up
+            seat = row.seat_bot_ids.index(bot.id)
+            frames, mode = await self._stored_catch_up(row, seat, since)
+            for frame in frames:
+                peer.send(frame)
+            entries.append(
+                ResumedGame(game_id=row.id, seq=row.ply + 1, status="finished", mode=mode)
+            )
+        peer.send(dump(Resumed(games=entries)))
+        for hosted in mine:
+            await self._maybe_start(hosted)
 
     def disconnect(self, peer: Peer) -> None:
-        """Forget a closed connection (its games go on; its clock keeps running)."""
+        """Forget a closed connection. Its games go on (its clock keeps running)
+        and its grace period starts."""
+        self._refused.discard(peer)
         if peer.bot is not None and self.peers.get(peer.bot.id) is peer:
-            del self.peers[peer.bot.id]
+            self._leave(peer.bot.id)
         self._drop_seeks(peer)
         for hosted in self.games.values():
             hosted.watchers.discard(peer)
 
-    async def watch(self, peer: Peer, game_id: str) -> bool:
-        """Add a spectator: send a snapshot, then every event. False if no such game."""
+    def _leave(self, bot_id: int) -> None:
+        del self.peers[bot_id]
+        self._tokens.pop(bot_id, None)
+        now = self._now()
+        for hosted in self.games.values():
+            seat = hosted.seat_of(bot_id)
+            if seat is not None and hosted.under_way and seat not in hosted.away_since:
+                hosted.away_since[seat] = now
+                self._arm_grace(hosted)
+
+    def connected_tokens(self) -> list[int]:
+        """Token ids behind the open bot connections."""
+        return list(self._tokens.values())
+
+    def revoke(self, token_ids: set[int]) -> int:
+        """Close, at once, every connection opened with one of these (revoked) tokens.
+
+        From this call on the connection's messages are refused and it gets no
+        events; the bot is away (its grace period starts). Returns how many
+        connections were closed.
+        """
+        closed = 0
+        for bot_id, token_id in list(self._tokens.items()):
+            if token_id not in token_ids:
+                continue
+            peer = self.peers[bot_id]
+            self._refused.add(peer)
+            self._drop_seeks(peer)
+            self._leave(bot_id)
+            peer.send(error_message(ErrorCode.BAD_TOKEN, "token revoked"))
+            peer.close(int(ErrorCode.BAD_TOKEN), "token revoked")
+            closed += 1
+        return closed
+
+    def has_game_under_way(self, bot_id: int) -> bool:
+        """Whether the bot sits in a game that is not finished (for the idle limit)."""
+        return any(
+            h.seat_of(bot_id) is not None and not h.match.finished for h in self.games.values()
+        )
+
+    async def watch(self, peer: Peer, game_id: str, since: int | None = None) -> bool:
+        """Add a spectator: the events after ``since`` (or a snapshot), then every
+        event. False if there is no such game."""
         hosted = self.games.get(game_id)
         if hosted is not None:
             async with hosted.lock:
-                peer.send(dump(self._snapshot(hosted, None)))
-                hosted.watchers.add(peer)
-            return True
+                if hosted.id in self.games:
+                    frames, _ = self._catch_up(hosted, None, since)
+                    for frame in frames:
+                        peer.send(frame)
+                    hosted.watchers.add(peer)
+                    return True
         row = await self.store.get_game(game_id)
         if row is None:
             return False
-        for frame in await self.stored_snapshot(row):
+        frames, _ = await self._stored_catch_up(row, None, since)
+        for frame in frames:
             peer.send(frame)
         return True
 
     async def close(self) -> None:
-        """Stop timers (games stay stored as they are)."""
+        """Stop timers and let the handlers already running finish (games stay stored
+        as they are: a restart resumes them). No timer is armed after this."""
+        self._closed = True
         for hosted in self.games.values():
-            if hosted.flag_timer is not None:
-                hosted.flag_timer.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for timer in (hosted.flag_timer, hosted.grace_timer):
+                if timer is not None:
+                    timer.cancel()
+        tasks = list(self._tasks)
+        if tasks:  # short commits: cancelling one mid-way would strand its connection
+            _, pending = await asyncio.wait(tasks, timeout=5.0)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     # ------------------------------------------------------------------ messages
 
     async def handle(self, peer: Peer, msg: Move | Predict | Resign | Seek | Ping) -> None:
         """Act on one message from an authenticated bot; errors go back to ``peer``."""
+        if peer in self._refused:
+            peer.send(error_message(ErrorCode.BAD_TOKEN, "token revoked", ref=msg.type))
+            return
         try:
             if isinstance(msg, Move):
                 await self._on_move(peer, msg)
@@ -349,22 +581,11 @@ class Host:
                 )
             hosted.match = match.restart_clock(self._now())
             hosted.turn_started_at = now_ms()
-            self._broadcast(
-                hosted,
-                dump(
-                    StateEvent(
-                        game_id=hosted.id,
-                        seq=match.ply,
-                        ply=match.ply,
-                        last_move=record.move,
-                        display=record.display,
-                        moves=list(match.moves),
-                        state=record.state_after,
-                        to_move=match.to_move,
-                        clocks=self._clocks(hosted),
-                    )
-                ),
+            hosted.records.append(record)
+            frame = state_frame(
+                hosted.id, hosted.records, record.ply, match.to_move, str(match.config.time_control)
             )
+            self._broadcast(hosted, frame)
         elif match.finished and not hosted.match.finished:
             await self.store.finish_game(
                 hosted.id,
@@ -418,7 +639,7 @@ class Host:
     async def _on_resign(self, peer: Peer, msg: Resign) -> None:
         hosted, seat = await self._seat(peer, msg.game_id)
         async with hosted.lock:
-            match = hosted.match.resign(seat)
+            match = hosted.match.resign(seat, self._now())
             await self._commit(hosted, Transition(match=match), received_at=now_ms(), meta=None)
 
     async def _on_seek(self, peer: Peer, msg: Seek) -> None:
@@ -455,15 +676,21 @@ class Host:
     # ------------------------------------------------------------------ lifecycle
 
     async def _maybe_start(self, hosted: HostedGame) -> None:
-        if hosted.match.status is not MatchStatus.CREATED:
+        """Start a created game, or resume a paused one, once both bots are connected."""
+        waiting = (MatchStatus.CREATED, MatchStatus.PAUSED)
+        if hosted.match.status not in waiting:
             return
         if not all(bot.id in self.peers for bot in hosted.bots):
             return
         async with hosted.lock:
-            if hosted.match.status is not MatchStatus.CREATED:
+            if hosted.match.status not in waiting or hosted.id not in self.games:
                 return
-            await self.store.start_game(hosted.id)
-            hosted.match = hosted.match.start(self._now())
+            if hosted.match.status is MatchStatus.PAUSED:
+                hosted.match = hosted.match.resume(self._now())
+                log.info("game %s resumed at ply %d", hosted.id, hosted.match.ply)
+            else:
+                await self.store.start_game(hosted.id)
+                hosted.match = hosted.match.start(self._now())
             hosted.turn_started_at = now_ms()
             for seat, bot in enumerate(hosted.bots):
                 peer = self.peers.get(bot.id)
@@ -487,6 +714,8 @@ class Host:
         if hosted.flag_timer is not None:
             hosted.flag_timer.cancel()
             hosted.flag_timer = None
+        if self._closed:
+            return
         deadline = hosted.match.deadline_ms()
         if deadline is None:
             return
@@ -495,9 +724,7 @@ class Host:
         hosted.flag_timer = loop.call_later(delay_s, self._fire_flag, hosted)
 
     def _fire_flag(self, hosted: HostedGame) -> None:
-        task = asyncio.get_running_loop().create_task(self._on_flag(hosted))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._on_flag(hosted))
 
     async def _on_flag(self, hosted: HostedGame) -> None:
         async with hosted.lock:
@@ -507,16 +734,51 @@ class Host:
                 return
             await self._commit(hosted, Transition(match=match), received_at=now_ms(), meta=None)
 
+    def _arm_grace(self, hosted: HostedGame) -> None:
+        """(Re)arm the timer for the first away seat's grace period to end."""
+        if hosted.grace_timer is not None:
+            hosted.grace_timer.cancel()
+            hosted.grace_timer = None
+        if not hosted.away_since or not hosted.under_way or self._closed:
+            return
+        deadline = min(hosted.away_since.values()) + hosted.grace_ms
+        delay_s = max(0.0, (deadline - self._now()) / 1000.0) + 0.001
+        loop = asyncio.get_running_loop()
+        hosted.grace_timer = loop.call_later(delay_s, self._fire_grace, hosted)
+
+    def _fire_grace(self, hosted: HostedGame) -> None:
+        self._spawn(self._on_grace(hosted))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_grace(self, hosted: HostedGame) -> None:
+        async with hosted.lock:
+            if hosted.id not in self.games or not hosted.under_way:
+                return
+            now = self._now()
+            absent = {s for s, t in hosted.away_since.items() if now - t >= hosted.grace_ms}
+            if not absent:
+                self._arm_grace(hosted)
+                return
+            names = ", ".join(hosted.bots[s].name for s in sorted(absent))
+            log.info("game %s: %s away past the %d ms grace", hosted.id, names, hosted.grace_ms)
+            match = hosted.match.abandon(absent, now)
+            await self._commit(hosted, Transition(match=match), received_at=now_ms(), meta=None)
+
     def _end(self, hosted: HostedGame) -> None:
-        if hosted.flag_timer is not None:
-            hosted.flag_timer.cancel()
-            hosted.flag_timer = None
+        for timer in (hosted.flag_timer, hosted.grace_timer):
+            if timer is not None:
+                timer.cancel()
+        hosted.flag_timer = hosted.grace_timer = None
         match = hosted.match
-        frame = _game_over(hosted.id, match.ply, match.result, match.winner, match.reason)
+        frame = game_over_frame(hosted.id, match.ply, match.result, match.winner, match.reason)
         self._broadcast(hosted, frame)
         for bot in hosted.bots:
             if bot.id not in self.peers:  # tell it when it comes back
-                self._missed.setdefault(bot.id, []).append(frame)
+                self._missed.setdefault(bot.id, []).append((hosted.id, frame))
         self.games.pop(hosted.id, None)
         self._finished.pop(hosted.id, None)  # wait_finished() returns at once from now on
         hosted.done.set()
@@ -539,7 +801,7 @@ class Host:
 
     def _snapshot(self, hosted: HostedGame, seat: int | None) -> GameStart:
         match = hosted.match
-        return _game_start(
+        return game_start(
             hosted.id,
             match.game,
             seat,
@@ -549,76 +811,74 @@ class Host:
             match.state,
             self._clocks(hosted),
             match.config.max_plies,
-            finished=match.finished,
+            status=status_of(match),
         )
 
-    async def stored_snapshot(self, row: GameRow) -> list[str]:
+    def _catch_up(
+        self, hosted: HostedGame, seat: int | None, since: int | None
+    ) -> tuple[list[str], Literal["events", "snapshot"]]:
+        """What a client that saw events up to ``since`` is missing. Caller holds the lock."""
+        match = hosted.match
+        over = (match.result, match.winner, match.reason) if match.finished else None
+        if self._too_old(since, hosted.seq):
+            frames = [dump(self._snapshot(hosted, seat))]
+            if over is not None:
+                frames.append(game_over_frame(hosted.id, match.ply, *over))
+            return frames, "snapshot"
+        assert since is not None
+        frames = missed_events(
+            hosted.id,
+            match.game,
+            hosted.records,
+            since=since,
+            max_plies=match.config.max_plies,
+            time_control=str(match.config.time_control),
+            over=over,
+        )
+        return frames, "events"
+
+    def _too_old(self, since: int | None, last: int) -> bool:
+        """Whether a client at ``since`` gets a snapshot rather than the events it missed."""
+        return since is None or not 0 <= since <= last or last - since > self.limits.replay_events
+
+    async def _stored_catch_up(
+        self, row: GameRow, seat: int | None, since: int | None
+    ) -> tuple[list[str], Literal["events", "snapshot"]]:
+        """Like :meth:`_catch_up`, for a game that is only in the store."""
+        finished = row.status == "finished"
+        if self._too_old(since, row.ply + (1 if finished else 0)):
+            return await self.stored_snapshot(row, seat), "snapshot"
+        assert since is not None
+        frames = missed_events(
+            row.id,
+            get_game(row.game),
+            [record_of(m) for m in await self.store.get_moves(row.id)],
+            since=since,
+            max_plies=row.max_plies,
+            time_control=row.time_control,
+            over=(row.result, row.winner, row.reason) if finished else None,
+        )
+        return frames, "events"
+
+    async def stored_snapshot(self, row: GameRow, seat: int | None = None) -> list[str]:
         """Frames describing a stored (not hosted) game: ``game_start`` (+ ``game_over``)."""
         game: Game[Any] = get_game(row.game)
         moves = [m.move for m in await self.store.get_moves(row.id)]
         finished = row.status == "finished"
         initial = game.decode_state(row.initial_state)
-        start = _game_start(
+        start = game_start(
             row.id,
             game,
-            None,
+            seat,
             row.players,
             initial,
             moves,
             replay(game, moves, initial),
             Clocks(remaining_ms=row.clocks, time_control=row.time_control),
             row.max_plies,
-            finished=finished,
+            status="finished" if finished else "active",
         )
         frames = [dump(start)]
         if finished:
-            frames.append(_game_over(row.id, len(moves), row.result, row.winner, row.reason))
+            frames.append(game_over_frame(row.id, len(moves), row.result, row.winner, row.reason))
         return frames
-
-
-def _game_start(
-    game_id: str,
-    game: Game[Any],
-    seat: int | None,
-    players: tuple[str, str],
-    initial: Any,
-    moves: list[str],
-    state: Any,
-    clocks: Clocks,
-    max_plies: int | None,
-    *,
-    finished: bool,
-) -> GameStart:
-    """A ``game_start`` snapshot (for a player's seat, or ``seat=None`` for a spectator)."""
-    return GameStart(
-        game_id=game_id,
-        game=game.info.name,
-        seat=seat,
-        seat_names=game.info.seats,
-        players=players,
-        initial_state=game.encode_state(initial),
-        moves=moves,
-        state=game.encode_state(state),
-        ply=len(moves),
-        to_move=None if finished else game.to_move(state),
-        clocks=clocks,
-        max_plies=max_plies,
-        seq=len(moves) + (1 if finished else 0),
-        status="finished" if finished else "active",
-    )
-
-
-def _game_over(
-    game_id: str, ply: int, result: str | None, winner: int | None, reason: str | None
-) -> str:
-    """A ``game_over`` frame (its ``seq`` follows the last move's)."""
-    return dump(
-        GameOver(
-            game_id=game_id,
-            seq=ply + 1,
-            result=result or "*",
-            winner=winner,
-            reason=reason or "",
-            ply=ply,
-        )
-    )

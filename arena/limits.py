@@ -1,4 +1,9 @@
-"""Per-connection limits as pure values: a token bucket for the message rate."""
+"""Limits and timeouts the server applies, as pure values, and a token bucket for rates.
+
+Each limit bounds what one client (or many unauthenticated ones) can cost the
+server; the defaults suit a public arena and every one is a field, so tests
+and deployments can tighten or relax them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ __all__ = ["Limits", "TokenBucket"]
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Limits the server applies to every websocket connection."""
+    """Limits the server applies to websocket connections and to absent players."""
 
     max_message_bytes: int = 64 * 1024
     """Larger frames close the connection with code 1009 (message too big)."""
@@ -24,6 +29,27 @@ class Limits:
     """Time allowed between connecting and a valid ``hello``."""
     send_queue: int = 1024
     """Outgoing messages buffered per connection; a client this far behind is closed."""
+    max_pending_hello: int = 64
+    """Bot connections that have not authenticated yet, server-wide; more are
+    refused at the handshake (HTTP 503) until some say hello or time out."""
+    max_spectators: int = 5000
+    """Spectator connections (never authenticated), server-wide; more get HTTP 503."""
+    idle_timeout_s: float = 900.0
+    """A connection with no game in progress on which no frame went either way
+    for this long is closed (4091); spectators of a quiet game reconnect."""
+    ping_interval_s: float = 20.0
+    """Websocket keepalive pings, to find half-open connections."""
+    ping_timeout_s: float = 20.0
+    """A ping not answered within this closes the connection (1011)."""
+    replay_events: int = 64
+    """Missed events a resuming client is sent one by one; a longer gap gets a snapshot."""
+    grace_min_s: float = 10.0
+    """Shortest grace period for an absent player (see :mod:`arena.presence`)."""
+    grace_max_s: float = 120.0
+    """Longest grace period for an absent player."""
+    revocation_poll_s: float = 1.0
+    """How often open connections are checked against revocations made by
+    another process (``arena bot revoke``); revocations over the API act at once."""
 
 
 class TokenBucket:

@@ -7,8 +7,14 @@ stored before it is acknowledged).
 
 Lifecycle (:class:`MatchStatus`)::
 
-    CREATED --start--> ACTIVE --move|resign|flag|illegal x N|max plies--> FINISHED
-       \\______________________abort_________________________________/
+    CREATED --start--> ACTIVE --move|resign|flag|illegal x N|max plies|abandon--> FINISHED
+    CREATED --abort--> FINISHED
+    (restart) restore: PAUSED --resume--> ACTIVE;  PAUSED --resign|abandon--> FINISHED
+
+A match is PAUSED when it was rebuilt from storage after a restart
+(:meth:`Match.restore`): its clocks stand still until both players are back
+and :meth:`Match.resume` starts the mover's clock, so the interruption is
+charged to nobody.
 
 Refusals that change nothing (not your turn, wrong ply, game over) raise
 :class:`~arena.errors.MatchError`. Events that do change the match (an
@@ -18,6 +24,7 @@ fell ends the game) come back as a :class:`Transition` carrying the error too.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -40,6 +47,8 @@ class MatchStatus(Enum):
 
     CREATED = "created"
     ACTIVE = "active"
+    PAUSED = "paused"
+    """Restored after a restart; no clock runs until :meth:`Match.resume`."""
     FINISHED = "finished"
 
 
@@ -110,6 +119,36 @@ class Match:
             initial_state=state,
             state=state,
             clock=config.time_control.initial_clock(),
+        )
+
+    @classmethod
+    def restore(
+        cls,
+        game: Game[Any],
+        config: MatchConfig,
+        initial_state: Any,
+        moves: Sequence[str],
+        clocks: tuple[int | None, int | None],
+        *,
+        started: bool,
+    ) -> Match:
+        """A match rebuilt from stored moves and the clocks stored with the last one.
+
+        A match that had started comes back PAUSED (no clock running), one that
+        had not comes back CREATED. The stored moves are canonical and were
+        legal when played, so they are replayed without the legality check.
+        """
+        state = initial_state
+        for move in moves:
+            state = game.apply(state, move)
+        return cls(
+            game=game,
+            config=config,
+            initial_state=initial_state,
+            state=state,
+            moves=tuple(moves),
+            status=MatchStatus.PAUSED if started else MatchStatus.CREATED,
+            clock=ClockState(remaining_ms=clocks, running_since_ms=None),
         )
 
     # ------------------------------------------------------------------ queries
@@ -207,6 +246,30 @@ class Match:
         )
         return Transition(match=played, record=record)
 
+    def resume(self, now_ms: float) -> Match:
+        """Leave PAUSED: the mover's clock starts at ``now_ms`` from its stored time."""
+        if self.status is not MatchStatus.PAUSED:
+            raise MatchError(ErrorCode.GAME_FINISHED, f"match is {self.status.value}, not paused")
+        return replace(self, status=MatchStatus.ACTIVE, clock=self.clock.start(now_ms))
+
+    def abandon(self, absent: Collection[int], now_ms: float | None = None) -> Match:
+        """The seats in ``absent`` stayed away past their grace period.
+
+        With fewer than two moves played the game is aborted (``*``,
+        ``aborted``); otherwise the present seat wins (``abandoned``), or,
+        when both are away, the game ends without a result (``*``, ``abandoned``).
+        With ``now_ms``, the mover's clock is charged for its time so far.
+        """
+        if self.status is MatchStatus.FINISHED or not absent:
+            return self
+        charged = self._charged(now_ms)
+        if self.ply < 2:
+            return charged.abort("aborted")
+        if len(set(absent)) >= 2:
+            return charged.abort("abandoned")
+        (seat,) = set(absent)
+        return charged._finish(1 - seat, "abandoned")
+
     def restart_clock(self, now_ms: float) -> Match:
         """Start the mover's clock afresh at ``now_ms``.
 
@@ -217,13 +280,23 @@ class Match:
             return self
         return replace(self, clock=self.clock.start(now_ms))
 
-    def resign(self, seat: int) -> Match:
-        """``seat`` resigns; the other seat wins."""
-        if self.status is not MatchStatus.ACTIVE:
+    def resign(self, seat: int, now_ms: float | None = None) -> Match:
+        """``seat`` resigns; the other seat wins (also while the match is paused).
+
+        With ``now_ms``, the mover's clock is charged for its time so far.
+        """
+        if self.status not in (MatchStatus.ACTIVE, MatchStatus.PAUSED):
             raise MatchError(
                 ErrorCode.GAME_FINISHED, f"cannot resign: match is {self.status.value}"
             )
-        return self._finish(1 - seat, "resign")
+        return self._charged(now_ms)._finish(1 - seat, "resign")
+
+    def _charged(self, now_ms: float | None) -> Match:
+        """The match with the running clock charged to the mover up to ``now_ms``."""
+        seat = self.to_move
+        if now_ms is None or seat is None or self.status is not MatchStatus.ACTIVE:
+            return self
+        return replace(self, clock=self.clock.charged(seat, now_ms))
 
     def flag(self, now_ms: float) -> Match:
         """The mover's time is up at ``now_ms``: it loses (reason ``timeout``)."""
@@ -259,6 +332,12 @@ class Match:
             )
         if self.status is MatchStatus.CREATED:
             raise MatchError(ErrorCode.GAME_FINISHED, "game has not started yet")
+        if self.status is MatchStatus.PAUSED:
+            raise MatchError(
+                ErrorCode.GAME_PAUSED,
+                "game is paused after a server restart until both players are connected; "
+                "a game_start follows when it resumes",
+            )
         mover = self.game.to_move(self.state)
         if seat != mover:
             names = self.game.info.seats

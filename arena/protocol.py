@@ -11,7 +11,10 @@ chess); ``ply`` is the number of moves played before the move in question
 (the first move of a game has ply 0); clocks are milliseconds indexed by seat;
 ``seq`` numbers the events of one game's stream (``state`` at ply n has
 ``seq == n``, ``game_over`` has ``seq == plies + 1``), identical for both
-players and spectators, so a client can tell when it missed one.
+players and spectators and derived from the stored moves, so it survives a
+server restart. A reconnecting bot sends the last ``seq`` it saw per game in
+``hello.resume`` and gets exactly the events after it (or a ``game_start``
+snapshot when the gap is long), then ``resumed``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from arena.errors import ErrorCode, ProtocolError
 
 __all__ = [
+    "MAX_RESUME_GAMES",
     "PROTOCOL_VERSION",
     "BranchReport",
     "ClientMessage",
@@ -39,6 +43,8 @@ __all__ = [
     "Pong",
     "Predict",
     "Resign",
+    "Resumed",
+    "ResumedGame",
     "Seek",
     "SeekAck",
     "ServerMessage",
@@ -52,9 +58,12 @@ __all__ = [
 PROTOCOL_VERSION = 1
 MAX_PREDICTIONS = 8
 MAX_BRANCH_REPORTS = 64
+MAX_RESUME_GAMES = 64
+"""Games a ``hello`` may name in ``resume``."""
 
 GameId = Annotated[str, Field(min_length=1, max_length=64)]
 Ply = Annotated[int, Field(ge=0, le=100_000)]
+Seq = Annotated[int, Field(ge=0, le=100_001)]
 MoveText = Annotated[str, Field(min_length=1, max_length=32)]
 
 
@@ -78,6 +87,9 @@ class Hello(_Client):
     protocol: int = PROTOCOL_VERSION
     client: Annotated[str, Field(max_length=100)] | None = None
     """Free-form client name and version, e.g. ``"mybot/0.3"``."""
+    resume: Annotated[dict[GameId, Seq], Field(max_length=MAX_RESUME_GAMES)] | None = None
+    """The last ``seq`` this bot saw in each game it follows (on a reconnection):
+    the server sends exactly the events after it, or a snapshot."""
 
 
 class Seek(_Client):
@@ -220,7 +232,9 @@ class GameStart(_Server):
     clocks: Clocks
     max_plies: int | None
     seq: int
-    status: Literal["active", "finished"]
+    status: Literal["active", "paused", "finished"]
+    """``paused``: restored after a server restart, clocks stopped until both
+    players are connected; another ``game_start`` (``active``) follows then."""
 
 
 class StateEvent(_Server):
@@ -263,6 +277,29 @@ class GameOver(_Server):
     ply: int
 
 
+class ResumedGame(_Server):
+    """Where one game stands after a (re)connection."""
+
+    game_id: str
+    seq: int
+    """The game's latest ``seq``: every event up to it has now been sent."""
+    status: Literal["active", "paused", "finished"]
+    mode: Literal["events", "snapshot"]
+    """``events``: the missed events were sent (maybe none); ``snapshot``: a
+    ``game_start`` was sent instead (no ``resume`` entry, or the gap was too long)."""
+
+
+class Resumed(_Server):
+    """Sent once after ``welcome`` and the catch-up frames: the connection is in step.
+
+    Lists every game of this bot in progress, and every game named in
+    ``hello.resume`` that the bot plays.
+    """
+
+    type: Literal["resumed"] = "resumed"
+    games: list[ResumedGame]
+
+
 class SeekAck(_Server):
     """A ``seek`` is waiting for an opponent."""
 
@@ -291,7 +328,7 @@ class Pong(_Server):
 
 
 ServerMessage = Annotated[
-    Welcome | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong,
+    Welcome | Resumed | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong,
     Field(discriminator="type"),
 ]
 
@@ -299,7 +336,7 @@ _client_adapter: TypeAdapter[Hello | Seek | Move | Predict | Resign | Ping] = Ty
     ClientMessage
 )
 _server_adapter: TypeAdapter[
-    Welcome | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong
+    Welcome | Resumed | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong
 ] = TypeAdapter(ServerMessage)
 
 
@@ -333,7 +370,9 @@ def parse_client_message(text: str | bytes) -> Hello | Seek | Move | Predict | R
 
 def parse_server_message(
     text: str | bytes,
-) -> Welcome | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong:
+) -> (
+    Welcome | Resumed | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong
+):
     """Parse one frame from the server (used by the client SDK and tests)."""
     return _server_adapter.validate_json(text)
 
@@ -354,6 +393,7 @@ def json_schema() -> dict[str, Any]:
             | Resign
             | Ping
             | Welcome
+            | Resumed
             | GameStart
             | StateEvent
             | MoveAck
@@ -370,7 +410,7 @@ def json_schema() -> dict[str, Any]:
     schema["description"] = (
         "Every websocket text frame is one of these messages, told apart by 'type'. "
         "Client to server: hello, seek, move, predict, resign, ping. "
-        "Server to client: welcome, game_start, state, move_ack, game_over, seek_ack, "
+        "Server to client: welcome, resumed, game_start, state, move_ack, game_over, seek_ack, "
         "error, pong. Error codes: "
         + ", ".join(f"{c.value} {c.name.lower()}" for c in ErrorCode)
         + "."

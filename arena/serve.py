@@ -9,18 +9,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from arena.access import install_token_redaction
 from arena.host import Host
 from arena.limits import Limits
 from arena.server import create_app
 from arena.store import Store
 
+if TYPE_CHECKING:
+    from arena.tournament.service import TournamentService
+
 __all__ = ["RunningServer", "running_server", "serve_asgi"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class RunningServer:
     port: int
     store: Store
     host: Host
+    tournaments: TournamentService | None = None
+    """The tournaments this server runs (``run_tournaments=True``)."""
 
     @property
     def url(self) -> str:
@@ -72,34 +80,82 @@ async def running_server(
     port: int = 0,
     limits: Limits | None = None,
     log_level: str = "warning",
+    recover: bool = False,
+    run_tournaments: bool = False,
+    allowed_origins: Collection[str] = (),
 ) -> AsyncIterator[RunningServer]:
     """Open the store at ``db``, serve it, and stop cleanly on exit.
 
-    ``port=0`` picks a free port; the bound one is in the result.
+    ``port=0`` picks a free port; the bound one is in the result. With
+    ``recover``, every unfinished game in the store is resumed before the
+    first connection is accepted (``arena serve`` does this after a crash);
+    with ``run_tournaments``, the server runs the tournaments created over the
+    admin API and resumes those left running. Open connections are checked
+    against token revocations every ``limits.revocation_poll_s``.
     """
     limits = limits or Limits()
+    install_token_redaction()  # websockets logs whole frames (hello included) at DEBUG
     store = await Store.open(db)
-    host = Host(store)
+    host = Host(store, limits=limits)
+    service: TournamentService | None = None
     try:
+        if recover:
+            await host.recover()
+        if run_tournaments:
+            from arena.tournament.service import TournamentService
+
+            service = TournamentService(store)
         from web.routes import routes as web_routes
 
-        app = create_app(store, host, limits, extra_routes=web_routes(store))
+        app = create_app(
+            store,
+            host,
+            limits,
+            extra_routes=web_routes(store),
+            allowed_origins=allowed_origins,
+            tournaments=service,
+        )
         async with serve_asgi(
             app,
             host_name,
             port,
             ws="websockets-sansio",
             ws_max_size=limits.max_message_bytes,
-            ws_ping_interval=20.0,
-            ws_ping_timeout=20.0,
+            ws_ping_interval=limits.ping_interval_s,
+            ws_ping_timeout=limits.ping_timeout_s,
             log_level=log_level,
         ) as bound:
+            server = RunningServer(host_name, bound, store, host, service)
+            stop = asyncio.Event()
+            poller = asyncio.create_task(_poll_revocations(host, limits.revocation_poll_s, stop))
             try:
-                yield RunningServer(host_name, bound, store, host)
+                if service is not None:
+                    await service.start(server)
+                yield server
             finally:
+                if service is not None:
+                    await service.close()
+                stop.set()  # not cancelled: a query cut off mid-way would strand its connection
+                await poller
                 await host.close()
     finally:
         await store.close()
+
+
+async def _poll_revocations(host: Host, every_s: float, stop: asyncio.Event) -> None:
+    """Close connections whose token was revoked by another process (``arena bot revoke``)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every_s):
+                await stop.wait()
+            return
+        try:
+            revoked = await host.store.revoked_among(host.connected_tokens())
+        except Exception:  # a busy database must not end the poller
+            log.exception("could not check tokens for revocation")
+            continue
+        if revoked:
+            log.info("closing %d connection(s) whose token was revoked", host.revoke(revoked))
 
 
 def configure_logging(level: str = "info") -> None:

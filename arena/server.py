@@ -6,6 +6,12 @@ A thin shell: frames are parsed into typed messages at the edge
 client can cause is answered with an ``error`` frame (and, when fatal, the same
 code as the close code); an unexpected failure is logged and answered with
 ``internal`` (4500), never a traceback.
+
+Guards at the edge (:class:`~arena.limits.Limits`, :mod:`arena.access`): the
+``Origin`` of browser handshakes, caps on connections that have not said
+``hello`` and on spectators (HTTP 503 beyond them), the hello timeout, frame
+size, message rate, an idle timeout, and token scopes: ``/ws`` takes bot
+tokens; the admin endpoints (:mod:`arena.admin`) an admin token.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,19 +30,33 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from arena import __version__
+from arena.access import Scope, origin_allowed
+from arena.admin import AdminApi, TournamentHost, json_error
 from arena.errors import ErrorCode, ProtocolError
 from arena.host import Host, error_message
-from arena.leaderboard import build_leaderboard, crosstable
 from arena.limits import Limits, TokenBucket
-from arena.protocol import PROTOCOL_VERSION, Hello, Welcome, dump, parse_client_message
+from arena.protocol import (
+    PROTOCOL_VERSION,
+    Hello,
+    Ping,
+    Pong,
+    Welcome,
+    dump,
+    parse_client_message,
+)
 from arena.records import NotChessError, game_detail, game_pgn, game_summary
-from arena.store import BotRow, Store, TournamentRow
+from arena.store import BotRow, Store, TokenRow, TournamentRow
 
 __all__ = ["WsPeer", "create_app"]
 
 log = logging.getLogger(__name__)
 
-_CLOSE = object()
+
+class _Idle:
+    """Returned instead of a frame when a connection has been idle too long."""
+
+
+_IDLE = _Idle()
 
 
 class WsPeer:
@@ -46,6 +67,8 @@ class WsPeer:
         self.bot: BotRow | None = None
         self._queue: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(limits.send_queue)
         self._closing = False
+        self.last_activity = time.monotonic()
+        """When a frame last went either way (for the idle timeout)."""
 
     def send(self, text: str) -> None:
         if self._closing:
@@ -71,9 +94,15 @@ class WsPeer:
             item = await self._queue.get()
             if isinstance(item, tuple):
                 with contextlib.suppress(Exception):
-                    await self.ws.close(code=item[0], reason=item[1][:120])
+                    await self.ws.close(code=item[0], reason=_close_reason(item[1]))
                 return
             await self.ws.send_text(item)
+            self.last_activity = time.monotonic()
+
+
+def _close_reason(text: str) -> str:
+    """``text`` cut to the 123 UTF-8 bytes a close frame's reason may hold."""
+    return text.encode()[:123].decode(errors="ignore")
 
 
 async def _receive(ws: WebSocket) -> str | bytes | None:
@@ -98,81 +127,163 @@ def _as_text(frame: str | bytes) -> str:
 
 
 class _Endpoints:
-    def __init__(self, store: Store, host: Host, limits: Limits) -> None:
+    def __init__(
+        self,
+        store: Store,
+        host: Host,
+        limits: Limits,
+        allowed_origins: Collection[str],
+    ) -> None:
         self.store = store
         self.host = host
         self.limits = limits
+        self.allowed_origins = tuple(allowed_origins)
+        self.pending_hello = 0
+        """Bot connections accepted that have not authenticated yet."""
+        self.spectators = 0
 
     # ------------------------------------------------------------------ websockets
 
+    async def _admit(self, ws: WebSocket, *, spectator: bool) -> bool:
+        """Refuse a handshake from a foreign browser origin (403) or over a cap (503)."""
+        origin = ws.headers.get("origin")
+        if not origin_allowed(origin, ws.headers.get("host"), self.allowed_origins):
+            log.info("refused a websocket from origin %r", origin[:100] if origin else origin)
+            await ws.send_denial_response(
+                JSONResponse({"error": "origin not allowed"}, status_code=403)
+            )
+            return False
+        full = (
+            self.spectators >= self.limits.max_spectators
+            if spectator
+            else self.pending_hello >= self.limits.max_pending_hello
+        )
+        if full:
+            what = "spectators" if spectator else "connections waiting for hello"
+            await ws.send_denial_response(
+                JSONResponse(
+                    {"error": f"too many {what}; try again later"},
+                    status_code=503,
+                    headers={"Retry-After": "1"},
+                )
+            )
+            return False
+        return True
+
     async def bot(self, ws: WebSocket) -> None:
+        if not await self._admit(ws, spectator=False):
+            return
+        self.pending_hello += 1
+        counted = True
         await ws.accept()
         peer = WsPeer(ws, self.limits)
         writer = asyncio.create_task(peer.writer())
         try:
-            if await self._authenticate(ws, peer):
-                await self.host.connect(peer)
+            auth = await self._authenticate(ws, peer)
+            self.pending_hello -= 1
+            counted = False
+            if auth is not None:
+                token, hello = auth
+                await self.host.connect(peer, resume=hello.resume, token_id=token.id)
                 await self._serve_bot(ws, peer)
         except WebSocketDisconnect:
             pass
         finally:
+            if counted:
+                self.pending_hello -= 1
             self.host.disconnect(peer)
             await self._finish(peer, writer)
 
-    async def _authenticate(self, ws: WebSocket, peer: WsPeer) -> bool:
+    async def _authenticate(self, ws: WebSocket, peer: WsPeer) -> tuple[TokenRow, Hello] | None:
         try:
             async with asyncio.timeout(self.limits.hello_timeout_s):
                 frame = await _receive(ws)
             text = None if frame is None else _as_text(frame)
         except TimeoutError:
             self._fatal(peer, ErrorCode.HELLO_REQUIRED, "no hello within the time allowed")
-            return False
+            return None
         except ProtocolError as exc:
             self._fatal(peer, exc.code, exc.message)
-            return False
+            return None
         if text is None:
-            return False
+            return None
         try:
             hello = parse_client_message(text)
         except ProtocolError as exc:
             self._fatal(peer, exc.code, exc.message)
-            return False
+            return None
         if not isinstance(hello, Hello):
             self._fatal(
                 peer, ErrorCode.HELLO_REQUIRED, f"first message must be 'hello', got {hello.type!r}"
             )
-            return False
+            return None
         if hello.protocol != PROTOCOL_VERSION:
             self._fatal(
                 peer,
                 ErrorCode.UNSUPPORTED_PROTOCOL,
                 f"protocol {hello.protocol} is not served; this server speaks {PROTOCOL_VERSION}",
             )
-            return False
-        bot = await self.store.bot_by_token(hello.token)
-        if bot is None:
+            return None
+        token = await self.store.principal_by_token(hello.token)
+        if token is None:
             self._fatal(peer, ErrorCode.BAD_TOKEN, "unknown or revoked token")
-            return False
-        peer.bot = bot
+            return None
+        if token.scope != Scope.BOT.value:
+            self._fatal(
+                peer,
+                ErrorCode.WRONG_SCOPE,
+                f"a token of scope {token.scope!r} cannot play; connect with a bot token",
+            )
+            return None
+        peer.bot = token.bot
         peer.send(
             dump(
                 Welcome(
-                    bot=bot.name,
+                    bot=token.bot.name,
                     server=f"speculative-arena/{__version__}",
                     max_message_bytes=self.limits.max_message_bytes,
                     rate_limit_per_s=self.limits.rate_per_s,
                 )
             )
         )
-        return True
+        return token, hello
+
+    async def _next_frame(
+        self, ws: WebSocket, peer: WsPeer, may_idle: Callable[[], bool]
+    ) -> str | bytes | _Idle | None:
+        """The next frame, or ``_IDLE`` once nothing went either way for the idle
+        timeout while ``may_idle()`` holds (e.g. the bot has no game under way)."""
+        limit = self.limits.idle_timeout_s
+        while True:
+            left = peer.last_activity + limit - time.monotonic()
+            if left <= 0:
+                if may_idle():
+                    return _IDLE
+                left = limit
+            try:
+                async with asyncio.timeout(left):
+                    frame = await _receive(ws)
+            except TimeoutError:
+                continue
+            peer.last_activity = time.monotonic()
+            return frame
 
     async def _serve_bot(self, ws: WebSocket, peer: WsPeer) -> None:
+        bot = peer.bot
+        assert bot is not None
         bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
         strikes = 0
+
+        def may_idle() -> bool:
+            return not self.host.has_game_under_way(bot.id)
+
         while True:
             try:
-                frame = await _receive(ws)
+                frame = await self._next_frame(ws, peer, may_idle)
                 if frame is None:
+                    return
+                if isinstance(frame, _Idle):
+                    self._fatal(peer, ErrorCode.IDLE, "idle connection closed; reconnect any time")
                     return
                 if not bucket.allow(time.monotonic()):
                     strikes += 1
@@ -201,18 +312,41 @@ class _Endpoints:
                 )
 
     async def watch(self, ws: WebSocket) -> None:
+        if not await self._admit(ws, spectator=True):
+            return
+        self.spectators += 1
+        try:
+            await self._watch(ws)
+        finally:
+            self.spectators -= 1
+
+    async def _watch(self, ws: WebSocket) -> None:
         await ws.accept()
         peer = WsPeer(ws, self.limits)
         writer = asyncio.create_task(peer.writer())
         game_id = ws.path_params["game_id"]
         try:
-            if not await self.host.watch(peer, game_id):
-                self._fatal(peer, ErrorCode.UNKNOWN_GAME, f"no game {game_id!r}")
+            since_text = ws.query_params.get("since")
+            since: int | None = None
+            if since_text is not None:
+                if not since_text.isdigit() or len(since_text) > 7:
+                    self._fatal(
+                        peer,
+                        ErrorCode.BAD_MESSAGE,
+                        f"since must be a seq (a non-negative integer), got {since_text[:20]!r}",
+                    )
+                    return
+                since = int(since_text)
+            if not await self.host.watch(peer, game_id, since):
+                self._fatal(peer, ErrorCode.UNKNOWN_GAME, f"no game {game_id[:64]!r}")
                 return
             bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
             while True:
-                frame = await _receive(ws)
+                frame = await self._next_frame(ws, peer, lambda: True)
                 if frame is None:
+                    return
+                if isinstance(frame, _Idle):
+                    self._fatal(peer, ErrorCode.IDLE, "idle connection closed; reconnect any time")
                     return
                 if not bucket.allow(time.monotonic()):
                     self._fatal(peer, ErrorCode.RATE_LIMITED, "message rate limit exceeded")
@@ -222,6 +356,11 @@ class _Endpoints:
                         error_message(ErrorCode.BINARY_FRAME, "binary frames are not supported")
                     )
                     continue
+                with contextlib.suppress(ProtocolError):
+                    msg = parse_client_message(frame)
+                    if isinstance(msg, Ping):  # liveness checks are fine; acting is not
+                        peer.send(dump(Pong(id=msg.id)))
+                        continue
                 peer.send(
                     error_message(
                         ErrorCode.READ_ONLY, "spectator connections are read-only", game_id=game_id
@@ -255,7 +394,7 @@ class _Endpoints:
         try:
             limit = min(1000, max(1, int(request.query_params.get("limit", "100"))))
         except ValueError:
-            return _json_error(400, "limit must be an integer")
+            return json_error(400, "limit must be an integer")
         rows = await self.store.list_games(
             limit=limit,
             status=request.query_params.get("status"),
@@ -267,7 +406,7 @@ class _Endpoints:
         game_id = request.path_params["game_id"]
         detail = await game_detail(self.store, game_id)
         if detail is None:
-            return _json_error(404, f"no game {game_id!r}")
+            return json_error(404, f"no game {game_id!r}")
         return JSONResponse(detail)
 
     async def get_pgn(self, request: Request) -> Response:
@@ -275,9 +414,9 @@ class _Endpoints:
         try:
             pgn = await game_pgn(self.store, game_id)
         except NotChessError as exc:
-            return _json_error(409, str(exc))
+            return json_error(409, str(exc))
         if pgn is None:
-            return _json_error(404, f"no game {game_id!r}")
+            return json_error(404, f"no game {game_id!r}")
         return PlainTextResponse(
             pgn,
             media_type="application/x-chess-pgn",
@@ -290,12 +429,14 @@ class _Endpoints:
         game, bot, key = params.get("game"), params.get("bot"), params.get("key")
         if not game or not bot or not key:
             missing = [n for n, v in (("game", game), ("bot", bot), ("key", key)) if not v]
-            return _json_error(400, "missing query parameter(s): " + ", ".join(missing))
+            return json_error(400, "missing query parameter(s): " + ", ".join(missing))
         rows = await self.store.history(game, bot, key)
         moves = [{"move": move, "count": count} for move, count in rows]
         return JSONResponse({"game": game, "bot": bot, "key": key, "moves": moves})
 
     async def leaderboard(self, request: Request) -> Response:
+        from arena.leaderboard import build_leaderboard  # scipy: imported when first needed
+
         board = await build_leaderboard(
             self.store,
             tournament_id=request.query_params.get("tournament"),
@@ -308,10 +449,12 @@ class _Endpoints:
         return JSONResponse({"tournaments": [await self._tournament_summary(t) for t in rows]})
 
     async def tournament(self, request: Request) -> Response:
+        from arena.leaderboard import build_leaderboard, crosstable
+
         tournament_id = request.path_params["tournament_id"]
         row = await self.store.get_tournament(tournament_id)
         if row is None:
-            return _json_error(404, f"no tournament {tournament_id!r}")
+            return json_error(404, f"no tournament {tournament_id!r}")
         games = await self.store.list_games(limit=None, tournament_id=tournament_id)
         detail = await self._tournament_summary(row)
         detail["config"] = row.config
@@ -338,12 +481,13 @@ class _Endpoints:
 
     async def health(self, request: Request) -> Response:
         return JSONResponse(
-            {"status": "ok", "version": __version__, "live_games": len(self.host.games)}
+            {
+                "status": "ok",
+                "version": __version__,
+                "live_games": len(self.host.games),
+                "recovered_games": len(self.host.recovered),
+            }
         )
-
-
-def _json_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 def create_app(
@@ -351,9 +495,18 @@ def create_app(
     host: Host,
     limits: Limits | None = None,
     extra_routes: list[BaseRoute] | None = None,
+    *,
+    allowed_origins: Collection[str] = (),
+    tournaments: TournamentHost | None = None,
 ) -> Starlette:
-    """The arena's ASGI app over an open store and its host."""
-    endpoints = _Endpoints(store, host, limits or Limits())
+    """The arena's ASGI app over an open store and its host.
+
+    ``allowed_origins`` lists browser origins (``scheme://host[:port]``, or
+    ``*``) allowed to open websockets besides the server's own;
+    ``tournaments`` runs the tournaments created over the admin API.
+    """
+    limits = limits or Limits()
+    endpoints = _Endpoints(store, host, limits, allowed_origins)
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws", endpoints.bot),
         WebSocketRoute("/ws/watch/{game_id}", endpoints.watch),
@@ -363,13 +516,14 @@ def create_app(
         Route("/api/games/{game_id}/pgn", endpoints.get_pgn),
         Route("/api/history", endpoints.history),
         Route("/api/leaderboard", endpoints.leaderboard),
-        Route("/api/tournaments", endpoints.tournaments),
+        Route("/api/tournaments", endpoints.tournaments, methods=["GET"]),
         Route("/api/tournaments/{tournament_id}", endpoints.tournament),
+        *AdminApi(store, host, limits, tournaments).routes(),
         *(extra_routes or []),
     ]
 
     async def on_error(request: Any, exc: Exception) -> Response:
         log.exception("internal error on %s", getattr(request, "url", "?"))
-        return _json_error(500, "internal error")
+        return json_error(500, "internal error")
 
     return Starlette(routes=routes, exception_handlers={500: on_error})

@@ -5,9 +5,11 @@ A bot author subclasses :class:`Bot` and overrides :meth:`Bot.choose_move`;
 :class:`GameView` per game kept in step with ``game_start`` / ``state``
 events, a move sent whenever it is the bot's turn, a rethink when the server
 refuses a move as illegal, reconnection with backoff when the connection
-drops (the server re-sends ``game_start`` for every game in progress, so play
-resumes where it stopped), and optionally ``seek`` to ask for games. Built-in
-players use exactly this client.
+drops, and optionally ``seek`` to ask for games. On reconnection the client
+names, in ``hello.resume``, the last event ``seq`` it saw in each game; the
+server sends exactly the events it missed (or a ``game_start`` snapshot), then
+``resumed``, and play goes on where it stopped, also after a server restart.
+Built-in players use exactly this client.
 
 Speculation: a bot that also overrides :meth:`Bot.predict` (or sets
 :attr:`Bot.speculator`) speculates through the speculation engine
@@ -42,10 +44,12 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from arena.access import install_token_redaction
 from arena.errors import ErrorCode
 from arena.protocol import (
     MAX_BRANCH_REPORTS,
     MAX_PREDICTIONS,
+    MAX_RESUME_GAMES,
     PROTOCOL_VERSION,
     BranchReport,
     ErrorMessage,
@@ -54,11 +58,11 @@ from arena.protocol import (
     Hello,
     Move,
     MoveMeta,
-    Ping,
-    Pong,
     Predict,
     Resign,
+    Resumed,
     Seek,
+    ServerMessage,
     StateEvent,
     Welcome,
     dump,
@@ -93,14 +97,9 @@ FATAL_CLOSE_CODES = {
     int(ErrorCode.BAD_TOKEN),
     int(ErrorCode.UNSUPPORTED_PROTOCOL),
     int(ErrorCode.HELLO_REQUIRED),
-    4014,  # replaced by a newer connection of the same bot
+    int(ErrorCode.REPLACED),  # a newer connection of the same bot took over
+    int(ErrorCode.WRONG_SCOPE),
 }
-
-
-_SEEK_PING = "sdk-seek"
-"""Id of the ping sent after ``welcome``: its ``pong`` comes after the snapshots of
-every game in progress (the server sends those before it reads any message), so
-the client then knows whether it is free to seek."""
 
 
 class AuthenticationError(Exception):
@@ -167,11 +166,14 @@ class GameView:
     last_error: str | None = None
     """The server's message when the previous attempt this turn was refused."""
     seq: int = 0
+    """The ``seq`` of the last event of this game applied to the view."""
     server_url: str = ""
     """The websocket URL of the arena this game is played on."""
     speculative: bool = False
     """True when the SDK asks about a *predicted* position (a speculation branch or
     window), not the real one: a move chosen here is used only if the prediction hits."""
+    paused: bool = False
+    """The game waits for both players after a server restart (no clock runs)."""
 
     @property
     def ply(self) -> int:
@@ -294,7 +296,18 @@ class BotClient:
     welcome: Welcome | None = None
     connections: int = 0
     """Successful connections so far (more than 1 means it reconnected)."""
+    ping_interval_s: float | None = 20.0
+    """Websocket keepalive pings, to notice a half-open connection (``None``: off)."""
+    ping_timeout_s: float | None = 20.0
+    on_message: Callable[[ServerMessage], None] | None = field(default=None, repr=False)
+    """Called with every message from the server, before the client acts on it."""
+    gaps: int = 0
+    """``state`` events that skipped a ``seq`` (resynchronised from the move list)."""
+    duplicates: int = 0
+    """``state`` events received again (ignored)."""
     _views: dict[str, GameView] = field(default_factory=dict)
+    _catching_up: bool = False
+    """Between ``hello`` and ``resumed``: events are replayed, nothing is played yet."""
     _thinking: dict[str, _Thinking] = field(default_factory=dict)
     _speculations: dict[str, Speculation] = field(default_factory=dict)
     _seeking: bool = False
@@ -304,10 +317,16 @@ class BotClient:
         """Play until ``max_games`` have ended (or forever), reconnecting on drops."""
         delay = self.backoff_s[0]
         self.bot.client = self
+        install_token_redaction()  # websockets logs whole frames, hello included, at DEBUG
         try:
             while True:
                 try:
-                    async with websockets.connect(self.url, max_size=None) as ws:
+                    async with websockets.connect(
+                        self.url,
+                        max_size=None,
+                        ping_interval=self.ping_interval_s,
+                        ping_timeout=self.ping_timeout_s,
+                    ) as ws:
                         self._ws = ws
                         self.connections += 1
                         await self._session(ws)
@@ -344,22 +363,31 @@ class BotClient:
         return self.max_games is not None and len(self.results) >= self.max_games
 
     async def _session(self, ws: ClientConnection) -> None:
-        await ws.send(
-            dump(Hello(token=self.token, protocol=PROTOCOL_VERSION, client=self.client_name))
+        # games beyond the limit are caught up with a snapshot instead
+        followed = list(self._views.items())[:MAX_RESUME_GAMES]
+        resume = {game_id: view.seq for game_id, view in followed}
+        hello = Hello(
+            token=self.token,
+            protocol=PROTOCOL_VERSION,
+            client=self.client_name,
+            resume=resume or None,
         )
+        self._catching_up = True
+        await ws.send(dump(hello))
         async for frame in ws:
             try:
                 msg = parse_server_message(frame)
             except ValueError as exc:  # a message type this client does not know
                 log.info("ignoring a server message this SDK does not understand: %s", exc)
                 continue
+            if self.on_message is not None:
+                self.on_message(msg)
             if isinstance(msg, Welcome):
                 self.welcome = msg
-                if self.seek is not None:
-                    await self._send(dump(Ping(id=_SEEK_PING)))
-            elif isinstance(msg, Pong):
-                if msg.id == _SEEK_PING:
-                    await self._maybe_seek()
+            elif isinstance(msg, Resumed):
+                self._on_resumed(msg)
+                # Every game in progress has been re-sent by now: seek only if none.
+                await self._maybe_seek()
             elif isinstance(msg, GameStart):
                 await self._on_game_start(msg)
             elif isinstance(msg, StateEvent):
@@ -400,6 +428,7 @@ class BotClient:
             to_move=msg.to_move,
             seq=msg.seq,
             server_url=self.url,
+            paused=msg.status == "paused",
         )
         resumed = msg.game_id in self._views
         self._views[msg.game_id] = view
@@ -409,13 +438,30 @@ class BotClient:
         self._maybe_think(view)
         self._maybe_speculate(view)
 
+    def _on_resumed(self, msg: Resumed) -> None:
+        """The catch-up after a (re)connection is complete: think where it is our turn."""
+        self._catching_up = False
+        for entry in msg.games:
+            view = self._views.get(entry.game_id)
+            if view is not None:
+                view.paused = entry.status == "paused"
+        for view in list(self._views.values()):  # a game may have started meanwhile
+            self._maybe_think(view)
+            self._maybe_speculate(view)
+
     def _on_state(self, msg: StateEvent) -> None:
         view = self._views.get(msg.game_id)
         if view is None:
             return
-        if msg.ply == view.ply + 1 and msg.moves[:-1] == view.moves:
+        if msg.seq <= view.seq:
+            self.duplicates += 1
+            log.info("ignoring a repeated event %d of game %s", msg.seq, msg.game_id)
+            return
+        if msg.seq == view.seq + 1 and msg.moves[:-1] == view.moves:
             view.state = view.game.apply(view.state, msg.last_move)
         else:  # missed an event: rebuild from the full move list
+            self.gaps += 1
+            log.warning("missed events %d..%d of game %s", view.seq + 1, msg.seq - 1, msg.game_id)
             view.state = replay(view.game, msg.moves, view.initial_state)
         view.moves = list(msg.moves)
         view.clocks = msg.clocks.remaining_ms
@@ -459,7 +505,8 @@ class BotClient:
     # ------------------------------------------------------------------ thinking
 
     def _maybe_speculate(self, view: GameView) -> None:
-        if view.to_move is not None and not view.my_turn:
+        waiting = view.to_move is not None and not view.my_turn
+        if waiting and not view.paused and not self._catching_up:
             self.bot.on_opponent_turn(view)
             spec = self._speculation(view)
             if spec is not None:
@@ -498,7 +545,7 @@ class BotClient:
         await self._send(dump(Predict(game_id=game_id, ply=ply, moves=moves, probs=probs)))
 
     def _maybe_think(self, view: GameView) -> None:
-        if not view.my_turn:
+        if not view.my_turn or view.paused or self._catching_up:
             return
         current = self._thinking.get(view.game_id)
         if current is not None and current.ply == view.ply and not current.task.done():

@@ -84,6 +84,7 @@ async def capture(db: str) -> tuple[list[Frame], dict[str, Any]]:
                 hello = {"type": "hello", "token": rec.tokens[name], "protocol": 1}
                 await rec.send(name, ws, hello | {"client": f"{name}/1.0"})
                 await rec.expect(name, ws, "welcome")
+                await rec.expect(name, ws, "resumed")  # caught up: no game in progress
             seek = {"type": "seek", "game": "chess", "time_control": "60+1"}
             await rec.send("alice", alice, seek)
             await rec.expect("alice", alice, "seek_ack")

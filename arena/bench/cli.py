@@ -128,3 +128,59 @@ def speculation(
         click.echo(json.dumps(result.to_json(), indent=1))
     else:
         show(result)
+
+
+@bench.command("crash")
+@click.option("--kills", default=50, show_default=True, help="Times the server is killed.")
+@click.option(
+    "--up-min", default=0.1, show_default=True, help="Shortest run before a kill (seconds)."
+)
+@click.option(
+    "--up-max", default=0.8, show_default=True, help="Longest run before a kill (seconds)."
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the kill moments.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def crash(kills: int, up_min: float, up_max: float, seed: int, as_json: bool) -> None:
+    """Kill -9 a real `arena serve` at random moments while four bots play a
+    tournament; restart it each time. Prints acknowledged moves lost, games
+    resumed, integrity checks and the time to accept connections again."""
+    from arena.bench.crash import run_crash_bench
+
+    if not 0 < up_min <= up_max:
+        raise click.BadParameter("need 0 < --up-min <= --up-max")
+    report = asyncio.run(run_crash_bench(kills, up_s=(up_min, up_max), seed=seed))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=1))
+        return
+    accept = sorted(k.accept_s for k in report.kills)
+    table = Table(title=f"crash bench: {len(report.kills)} kill -9 and restarts")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("moves acknowledged", str(report.moves_acked)),
+        ("acknowledged moves lost", str(report.acked_lost)),
+        ("games cut by a kill", str(report.games_cut)),
+        (
+            "games resumed (finished with a result, same id)",
+            f"{report.games_resumed} ({_pct(report.games_resumed / max(1, report.games_cut))})",
+        ),
+        ("restarts that resumed every unfinished game", _yes(report.recovered_all)),
+        ("integrity_check ok after every kill", _yes(report.integrity_ok)),
+        ("time to accept connections p50", f"{report.accept_p50_s * 1000:.0f} ms"),
+        ("time to accept connections max", f"{report.accept_max_s * 1000:.0f} ms"),
+        ("time to accept connections min", f"{accept[0] * 1000:.0f} ms" if accept else "-"),
+        ("games finished after the last restart", str(report.tournament_games_after_last_kill)),
+        ("errors in the server logs", str(len(report.server_errors))),
+        ("wall-clock", f"{report.wall_s:.1f} s"),
+    ]  # fmt: skip
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+    for game_id, outcome in report.unresumed.items():
+        console.print(f"not resumed: {game_id} {outcome}")
+    for line in report.server_errors[:20]:
+        console.print(line, highlight=False)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "NO"

@@ -38,6 +38,7 @@ __all__ = [
     "PredictionRow",
     "Store",
     "StoreError",
+    "TokenRow",
     "TournamentRow",
     "database_url",
     "hash_token",
@@ -117,6 +118,17 @@ class GameRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenRow:
+    """A valid token's identity: which principal it belongs to and what it may do."""
+
+    id: int
+    bot: BotRow
+    """The principal (a bot, or for an admin token an ``admin`` principal)."""
+    scope: str
+    """``bot`` (play) or ``admin`` (administer over the API)."""
+
+
+@dataclass(frozen=True, slots=True)
 class TournamentRow:
     id: str
     name: str
@@ -126,6 +138,8 @@ class TournamentRow:
     status: str
     created_at: int
     finished_at: int | None
+    runner: str | None = None
+    """``server`` for a tournament run by ``arena serve`` (created over the API)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +217,7 @@ def _tournament_row(r: Any) -> TournamentRow:
         status=r.status,
         created_at=r.created_at,
         finished_at=r.finished_at,
+        runner=r.runner,
     )
 
 
@@ -361,11 +376,14 @@ class Store:
         raise StoreError("could not allocate a unique game id")
 
     async def start_game(self, game_id: str) -> None:
+        """Mark a game active (a resumed game keeps its first start time)."""
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(t.games)
                 .where(t.games.c.id == game_id)
-                .values(status="active", started_at=int(now_ms()))
+                .values(
+                    status="active", started_at=func.coalesce(t.games.c.started_at, int(now_ms()))
+                )
             )
 
     async def commit_move(
@@ -524,9 +542,18 @@ class Store:
     # ------------------------------------------------------------------ tournaments
 
     async def create_tournament(
-        self, *, name: str, format: str, game: str, config: dict[str, Any]
+        self,
+        *,
+        name: str,
+        format: str,
+        game: str,
+        config: dict[str, Any],
+        runner: str | None = None,
     ) -> str:
-        """Store a new tournament (status ``running``); returns its id."""
+        """Store a new tournament (status ``running``); returns its id.
+
+        ``runner="server"`` marks a tournament run by ``arena serve`` itself.
+        """
         tournament_id = "t" + new_game_id()
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -538,6 +565,7 @@ class Store:
                     config=config,
                     status="running",
                     created_at=int(now_ms()),
+                    runner=runner,
                 )
             )
         return tournament_id
@@ -560,8 +588,15 @@ class Store:
             row = (await conn.execute(query)).first()
         return None if row is None else _tournament_row(row)
 
-    async def list_tournaments(self) -> list[TournamentRow]:
+    async def list_tournaments(
+        self, *, status: str | None = None, runner: str | None = None
+    ) -> list[TournamentRow]:
+        """Most recent first; optionally only those with this status and runner."""
         query = select(t.tournaments).order_by(t.tournaments.c.created_at.desc())
+        if status is not None:
+            query = query.where(t.tournaments.c.status == status)
+        if runner is not None:
+            query = query.where(t.tournaments.c.runner == runner)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_tournament_row(r) for r in rows]
@@ -631,3 +666,63 @@ class Store:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [PredictionRow(r.ply, r.seat, r.moves, r.probs, r.received_at) for r in rows]
+
+    # ------------------------------------------------------------------ access and recovery
+
+    async def principal_by_token(self, token: str) -> TokenRow | None:
+        """The principal and scope of a valid (not revoked) token."""
+        query = (
+            select(t.bots, t.tokens.c.id.label("token_id"), t.tokens.c.scope)
+            .join(t.tokens, t.tokens.c.bot_id == t.bots.c.id)
+            .where(
+                and_(t.tokens.c.token_hash == hash_token(token), t.tokens.c.revoked_at.is_(None))
+            )
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        bot = BotRow(row.id, row.name, row.kind, row.spec, row.created_at)
+        return TokenRow(id=int(row.token_id), bot=bot, scope=str(row.scope))
+
+    async def revoke_bot_tokens(self, bot_id: int) -> list[int]:
+        """Revoke every valid token of a principal; returns their ids."""
+        async with self.engine.begin() as conn:
+            ids = [
+                int(i)
+                for i in (
+                    await conn.execute(
+                        select(t.tokens.c.id).where(
+                            (t.tokens.c.bot_id == bot_id) & t.tokens.c.revoked_at.is_(None)
+                        )
+                    )
+                ).scalars()
+            ]
+            if ids:
+                await conn.execute(
+                    update(t.tokens).where(t.tokens.c.id.in_(ids)).values(revoked_at=int(now_ms()))
+                )
+        return ids
+
+    async def revoked_among(self, token_ids: Sequence[int]) -> set[int]:
+        """Which of these tokens are revoked (the server polls this for open connections)."""
+        if not token_ids:
+            return set()
+        query = select(t.tokens.c.id).where(
+            t.tokens.c.id.in_(list(token_ids)) & t.tokens.c.revoked_at.is_not(None)
+        )
+        async with self.engine.connect() as conn:
+            return {int(i) for i in (await conn.execute(query)).scalars()}
+
+    async def unfinished_games(self) -> list[GameRow]:
+        """Games created or in progress (what a restarted server resumes), oldest first."""
+        query = (
+            select(*_GAME_COLUMNS)
+            .join(_s0, _s0.c.id == t.games.c.seat0_bot_id)
+            .join(_s1, _s1.c.id == t.games.c.seat1_bot_id)
+            .where(t.games.c.status != "finished")
+            .order_by(t.games.c.created_at, t.games.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_game_row(r) for r in rows]

@@ -47,10 +47,18 @@ def _v3_games_pairing_key(conn: Connection) -> None:
     )
 
 
+def _v4_hosted_tournaments(conn: Connection) -> None:
+    """Add ``tournaments.runner`` (``server``: run by ``arena serve``, resumed when it
+    restarts) and an index of tokens by bot (revoking a bot's tokens)."""
+    _add_column(conn, "tournaments", "runner", "VARCHAR(16)")
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_tokens_bot ON tokens (bot_id)"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial,
     _v2_moves_position_key,
     _v3_games_pairing_key,
+    _v4_hosted_tournaments,
 ]
 """Migration ``i`` brings the schema to version ``i + 1``."""
 

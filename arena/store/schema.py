@@ -46,6 +46,7 @@ tokens = Table(
     Column("scope", String(16), nullable=False),  # "bot" or "admin"
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+    Index("ix_tokens_bot", "bot_id"),
 )
 
 tournaments = Table(
@@ -59,6 +60,7 @@ tournaments = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("finished_at", BigInteger, nullable=True),
+    Column("runner", String(16), nullable=True),  # "server" (hosted by arena serve) or NULL (v4)
 )
 
 games = Table(

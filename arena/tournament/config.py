@@ -25,9 +25,16 @@ Example::
     name = "rnd"
     spec = "random:seed=3"      # or the whole player as one spec string
 
+    [[players]]
+    name = "mybot"
+    kind = "external"           # a registered bot that connects by itself
+
 Every player becomes a ``KIND:key=value,...`` spec checked by
 :func:`clients.players.parse_player_spec`, so a tournament file accepts
-exactly what ``arena play`` accepts.
+exactly what ``arena play`` accepts; or it is ``external``: a bot registered
+with the arena (``arena bot add``) that connects on its own, which only a
+tournament run by ``arena serve`` (created with ``POST /api/tournaments``) can
+seat.
 """
 
 from __future__ import annotations
@@ -39,10 +46,10 @@ from typing import Any
 
 from arena.clock import TimeControl, TimeControlError
 from arena.tournament.formats import Format
-from clients.players import PlayerSpecError, parse_player_spec
 from games import GameError, get_game
 
 __all__ = [
+    "EXTERNAL",
     "FORMATS",
     "PlayerEntry",
     "TournamentConfig",
@@ -52,6 +59,8 @@ __all__ = [
 ]
 
 FORMATS = tuple(f.value for f in Format)
+EXTERNAL = "external"
+"""The spec of a player that is a registered bot connecting by itself."""
 
 
 class TournamentConfigError(ValueError):
@@ -64,6 +73,11 @@ class PlayerEntry:
 
     name: str
     spec: str
+
+    @property
+    def external(self) -> bool:
+        """A registered bot that connects by itself (not run by the arena)."""
+        return self.spec == EXTERNAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +136,17 @@ def _player(raw: Any, index: int) -> PlayerEntry:
         text = f"{raw['kind']}:{options}" if options else str(raw["kind"])
     else:
         raise TournamentConfigError(f"{where}: needs 'kind' (with options) or 'spec'")
+    if text == EXTERNAL:
+        if not raw.get("name"):
+            raise TournamentConfigError(f"{where}: an external player needs the bot's 'name'")
+        return PlayerEntry(name=str(raw["name"]), spec=EXTERNAL)
+    # imported here: the player kinds pull in LLM clients and engines, which a
+    # tournament of external bots (run by `arena serve`) never needs
+    from clients.players import parse_player_spec
+
     try:
         parse_player_spec(text)
-    except (PlayerSpecError, ValueError) as exc:
+    except ValueError as exc:  # PlayerSpecError included
         raise TournamentConfigError(f"{where}: {exc}") from None
     name = str(raw.get("name") or text)
     return PlayerEntry(name=name, spec=text)

@@ -2,11 +2,19 @@
 and resumes where it stopped.
 
 Every game of a tournament has a *pairing key* (round, seats, opening) stored
-with it. Restarted, the runner skips the keys already finished, marks games
-that were cut off mid-way as ``interrupted`` (kept, result ``*``, not rated)
-and plays those keys again from their start: no game is played twice and none
-is lost. Swiss rounds are paired from the results of the rounds before, which
-are stored, so a resumed Swiss tournament pairs exactly as it would have.
+with it. Restarted, the runner skips the keys already finished and adopts the
+games that were cut off mid-way: the host resumes them from their stored moves
+(:meth:`arena.host.Host.recover`), so they go on where they stopped. A game
+that cannot be resumed is marked ``interrupted`` (kept, result ``*``, not
+rated) and its key is played again; so is a key whose game was aborted. No
+game is played twice and none is lost. Swiss rounds are paired from the
+results of the rounds before, which are stored, so a resumed Swiss tournament
+pairs exactly as it would have.
+
+:meth:`TournamentRunner.run` plays on its own embedded server with built-in
+players; :meth:`TournamentRunner.run_on` plays on a running server, where
+``external`` players are registered bots that connect by themselves (the
+tournaments ``arena serve`` runs, see :mod:`arena.tournament.service`).
 """
 
 from __future__ import annotations
@@ -25,11 +33,17 @@ from arena.tournament.config import TournamentConfig, TournamentConfigError, con
 from arena.tournament.formats import Bye, Pairing, plan, planned_games
 from arena.tournament.openings import Opening, bundled_openings, load_openings, opening_position
 from arena.tournament.swiss import swiss_round
-from clients.players import parse_player_spec
 from clients.sdk import BotClient
 from games import result_score
 
-__all__ = ["Progress", "Standing", "TournamentRunner", "next_games", "standings"]
+__all__ = [
+    "Progress",
+    "Standing",
+    "TournamentRunner",
+    "check_external_players",
+    "next_games",
+    "standings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -96,41 +110,60 @@ class TournamentRunner:
 
     async def run(self) -> str:
         """Play every planned game that is not finished yet; returns the tournament id."""
+        external = [p.name for p in self.config.players if p.external]
+        if external:
+            raise TournamentConfigError(
+                f"external players ({', '.join(external)}) connect to a running server: "
+                "create this tournament on `arena serve` with POST /api/tournaments"
+            )
         async with running_server(self.db) as server:
-            store = server.store
-            tournament_id = await self._tournament(store)
-            self.tournament_id = tournament_id
-            for g in await store.list_games(limit=None, tournament_id=tournament_id):
-                if g.status != "finished":
-                    await store.mark_interrupted(g.id)
-                    log.info("game %s (%s) was cut off; it will be replayed", g.id, g.pairing_key)
-            openings = self._openings()
-            bots, tokens = await self._register(store)
-            clients = [
-                BotClient(
-                    parse_player_spec(entry.spec).build(parallel_games=self.config.concurrency),
-                    server.ws_url,
-                    token,
-                    client_name="arena-tournament",
-                )
-                for entry, token in zip(self.config.players, tokens, strict=True)
-            ]
-            try:
-                async with asyncio.TaskGroup() as group:
-                    client_tasks = [group.create_task(c.run()) for c in clients]
-                    try:
-                        await self._play_all(server, tournament_id, bots, openings)
-                    finally:
-                        for task in client_tasks:
-                            task.cancel()
-            finally:
-                for client in clients:
-                    with contextlib.suppress(Exception):
-                        await client.bot.close()
-                for token in tokens:
+            return await self.run_on(server)
+
+    async def run_on(self, server: RunningServer) -> str:
+        """Play (or resume) the tournament on a running server; returns its id.
+
+        Built-in players are run here, as SDK clients of ``server``; external
+        players must be registered bots, which connect by themselves.
+        """
+        store = server.store
+        tournament_id = await self._tournament(store)
+        self.tournament_id = tournament_id
+        await server.host.recover(lambda row: row.tournament_id == tournament_id)
+        for g in await store.list_games(limit=None, tournament_id=tournament_id):
+            if g.status != "finished" and g.id not in server.host.games:
+                await store.mark_interrupted(g.id)
+                log.info("game %s (%s) cannot be resumed; it will be replayed", g.id, g.pairing_key)
+        openings = self._openings()
+        bots, tokens = await self._register(store)
+        if any(token is not None for token in tokens):
+            from clients.players import parse_player_spec  # every player kind: import if needed
+        clients = [
+            BotClient(
+                parse_player_spec(entry.spec).build(parallel_games=self.config.concurrency),
+                server.ws_url,
+                token,
+                client_name="arena-tournament",
+            )
+            for entry, token in zip(self.config.players, tokens, strict=True)
+            if token is not None
+        ]
+        try:
+            async with asyncio.TaskGroup() as group:
+                client_tasks = [group.create_task(c.run()) for c in clients]
+                try:
+                    await self._play_all(server, tournament_id, bots, openings)
+                finally:
+                    for task in client_tasks:
+                        task.cancel()
+        finally:
+            for client in clients:
+                with contextlib.suppress(Exception):
+                    await client.bot.close()
+            for token in tokens:
+                if token is not None:
                     await store.revoke_token(token)
-            await store.set_tournament_status(tournament_id, "finished")
-            return tournament_id
+        await store.set_tournament_status(tournament_id, "finished")
+        return tournament_id
 
     # ------------------------------------------------------------------ set-up
 
@@ -163,9 +196,21 @@ class TournamentRunner:
             return []
         return bundled_openings() if source == "bundled" else load_openings(source)
 
-    async def _register(self, store: Store) -> tuple[list[BotRow], list[str]]:
-        bots = [await store.ensure_bot(p.name, "builtin", p.spec) for p in self.config.players]
-        tokens = [await store.issue_token(bot.id) for bot in bots]
+    async def _register(self, store: Store) -> tuple[list[BotRow], list[str | None]]:
+        """The players' bots, and a fresh token for each built-in one (``None``: external)."""
+        await check_external_players(store, self.config)
+        bots: list[BotRow] = []
+        tokens: list[str | None] = []
+        for player in self.config.players:
+            if player.external:
+                bot = await store.bot_by_name(player.name)
+                assert bot is not None
+                bots.append(bot)
+                tokens.append(None)
+            else:
+                bot = await store.ensure_bot(player.name, "builtin", player.spec)
+                bots.append(bot)
+                tokens.append(await store.issue_token(bot.id))
         return bots, tokens
 
     # ------------------------------------------------------------------ playing
@@ -235,20 +280,31 @@ class TournamentRunner:
         todo = [p for p in plan if p.key not in finished]
         done = len(finished)
         control = TimeControl.parse(self.config.time_control)
+        adopted = {  # games cut off by a restart, resumed by the host
+            g.pairing_key: g.id
+            for g in await store.list_games(limit=None, tournament_id=tournament_id)
+            if g.status != "finished" and g.id in server.host.games and g.pairing_key
+        }
 
         async def play_one(pairing: Pairing) -> None:
             nonlocal done
-            opening = openings[pairing.opening_index] if pairing.opening_index is not None else None
-            game_id = await server.host.create_game(
-                self.config.game,
-                (bots[pairing.white], bots[pairing.black]),
-                MatchConfig(time_control=control, max_plies=self.config.max_plies),
-                initial_state=opening_position(self.config.game, opening),
-                tournament_id=tournament_id,
-                opening=None if opening is None else opening.name,
-                round_no=pairing.round,
-                pairing_key=pairing.key,
-            )
+            game_id = adopted.pop(pairing.key, None)
+            if game_id is None:
+                opening = (
+                    openings[pairing.opening_index] if pairing.opening_index is not None else None
+                )
+                game_id = await server.host.create_game(
+                    self.config.game,
+                    (bots[pairing.white], bots[pairing.black]),
+                    MatchConfig(time_control=control, max_plies=self.config.max_plies),
+                    initial_state=opening_position(self.config.game, opening),
+                    tournament_id=tournament_id,
+                    opening=None if opening is None else opening.name,
+                    round_no=pairing.round,
+                    pairing_key=pairing.key,
+                )
+            else:
+                log.info("game %s (%s) resumed", game_id, pairing.key)
             await server.host.wait_finished(game_id)
             done += 1
             row = await store.get_game(game_id)
@@ -278,6 +334,9 @@ class TournamentRunner:
         )
         running: dict[asyncio.Task[None], Pairing] = {}
         async with asyncio.TaskGroup() as group:
+            for pairing in [p for p in todo if p.key in adopted]:  # already under way
+                todo.remove(pairing)
+                running[group.create_task(play_one(pairing))] = pairing
             while todo or running:
                 for pairing in next_games(todo, running.values(), self.config.concurrency):
                     todo.remove(pairing)
@@ -285,6 +344,19 @@ class TournamentRunner:
                 finished_now, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished_now:
                     del running[task]
+
+
+async def check_external_players(store: Store, config: TournamentConfig) -> None:
+    """Every external player of ``config`` must be a registered bot (not a built-in)."""
+    for player in config.players:
+        if not player.external:
+            continue
+        bot = await store.bot_by_name(player.name)
+        if bot is None or bot.kind != "external":
+            raise TournamentConfigError(
+                f"external player {player.name!r} is not a registered bot; "
+                "register it first (arena bot add, or POST /api/bots)"
+            )
 
 
 def next_games(

@@ -1,7 +1,8 @@
-"""The command line, end to end: play, list, export."""
+"""The command line, end to end: play, list, export, tokens."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ import chess.pgn
 from click.testing import CliRunner
 
 from arena.cli import main
+from arena.store import Store
 
 
 def test_play_list_export(tmp_path: Path) -> None:
@@ -66,3 +68,27 @@ def test_bot_add_and_list(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "already exists" in again.output
     listed = json.loads(runner.invoke(main, ["bot", "list", "--db", db, "--json"]).output)
     assert listed == [{"name": "mybot", "kind": "external", "spec": None, "games": 0}]
+
+
+def test_tokens_revoke_and_admin(tmp_path: Path) -> None:
+    """`bot token` adds a token, `bot revoke` invalidates all of a bot's tokens, and
+    `admin token` issues a token of scope admin."""
+    db = str(tmp_path / "t.db")
+    runner = CliRunner()
+    first = runner.invoke(main, ["bot", "add", "rb", "--db", db]).output.split()[-1]
+    second = runner.invoke(main, ["bot", "token", "rb", "--db", db]).output.split()[-1]
+    admin = runner.invoke(main, ["admin", "token", "--db", db]).output.split()[-1]
+    revoked = runner.invoke(main, ["bot", "revoke", "rb", "--db", db])
+    assert revoked.exit_code == 0 and "revoked 2 token(s)" in revoked.output
+    missing = runner.invoke(main, ["bot", "revoke", "nobody", "--db", db])
+    assert missing.exit_code == 1 and "no bot or admin named 'nobody'" in missing.output
+
+    async def scopes() -> list[str | None]:
+        store = await Store.open(db)
+        try:
+            rows = [await store.principal_by_token(t) for t in (first, second, admin)]
+            return [None if r is None else r.scope for r in rows]
+        finally:
+            await store.close()
+
+    assert asyncio.run(scopes()) == [None, None, "admin"]

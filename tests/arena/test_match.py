@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from arena.clock import TimeControl
@@ -123,3 +125,64 @@ def test_connect4_match() -> None:
     for ply, move in enumerate(["1", "2", "1", "2", "1", "2", "1"]):
         m = m.play(ply % 2, ply, move, float(ply)).match
     assert (m.result, m.reason) == ("1-0", "four_in_a_row")
+
+
+def test_restore_pauses_with_the_stored_clocks_and_resume_charges_nobody() -> None:
+    """A restored match is paused at its stored clocks; resuming starts the mover's clock then."""
+    config = MatchConfig(time_control=TimeControl.parse("60+1"))
+    game = get_game("chess")
+    m = Match.restore(
+        game, config, game.initial_state(), ["e2e4", "e7e5"], (55_000, 58_000), started=True
+    )
+    assert m.status is MatchStatus.PAUSED and m.ply == 2 and m.to_move == 0
+    assert m.deadline_ms() is None and m.clocks(10_000_000.0) == (55_000, 58_000)
+    with pytest.raises(MatchError) as info:
+        m.play(0, 2, "g1f3", 1.0)
+    assert info.value.code is ErrorCode.GAME_PAUSED
+    resumed = m.resume(1_000_000.0)
+    assert resumed.status is MatchStatus.ACTIVE
+    assert resumed.deadline_ms() == 1_000_000.0 + 55_000
+    step = resumed.play(0, 2, "g1f3", 1_002_000.0)
+    assert step.record is not None and step.record.clocks_after == (54_000, 58_000)
+
+
+def test_restore_of_a_game_never_started_is_created() -> None:
+    """A stored game that never started comes back CREATED and starts as usual."""
+    game = get_game("connect4")
+    config = MatchConfig(time_control=TimeControl.parse("none"))
+    m = Match.restore(game, config, game.initial_state(), [], (None, None), started=False)
+    assert m.status is MatchStatus.CREATED
+    assert m.start(0.0).status is MatchStatus.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("moves", "absent", "expected"),
+    [
+        ([], {0}, ("*", None, "aborted")),
+        (["e2e4"], {1}, ("*", None, "aborted")),
+        (["e2e4", "e7e5"], {1}, ("1-0", 0, "abandoned")),
+        (["e2e4", "e7e5"], {0}, ("0-1", 1, "abandoned")),
+        (["e2e4", "e7e5"], {0, 1}, ("*", None, "abandoned")),
+    ],
+)
+def test_abandon(moves: list[str], absent: set[int], expected: tuple[Any, ...]) -> None:
+    """Away past the grace: the present seat wins, or no result; under two moves, aborted."""
+    m = chess_match()
+    for ply, move in enumerate(moves):
+        m = m.play(ply % 2, ply, move, float(ply)).match
+    over = m.abandon(absent)
+    assert over.finished and (over.result, over.winner, over.reason) == expected
+    paused = Match.restore(m.game, m.config, m.initial_state, moves, (1, 1), started=True)
+    assert (paused.abandon(absent).result, paused.abandon(absent).reason) == expected[::2]
+
+
+def test_resignation_charges_the_movers_time() -> None:
+    """Resigning after thinking 1.5 s leaves 1.5 s less on the mover's clock; the other's is
+    untouched."""
+    m = chess_match("10+0")  # started at 0.0, White to move
+    over = m.resign(0, 1_500.0)
+    assert over.clock.remaining_ms == (8_500, 10_000) and over.clock.running_since_ms is None
+    assert m.resign(1, 1_500.0).clock.remaining_ms == (
+        8_500,
+        10_000,
+    )  # Black resigns on White's time

@@ -274,7 +274,7 @@ async def test_seek_pairs_two_bots(server: RunningServer) -> None:
     _, tb = await new_bot(server, "s2")
     ws_a, ws_b = await connect_bot(server, ta), await connect_bot(server, tb)
     await ws_a.send(json.dumps({"type": "seek", "game": "connect4", "time_control": "30+0"}))
-    assert (await recv_json(ws_a))["type"] == "seek_ack"
+    assert (await recv_type(ws_a, "seek_ack"))["seek_id"]
     await ws_b.send(json.dumps({"type": "seek", "game": "connect4", "time_control": "30+0"}))
     start_a, start_b = await recv_type(ws_a, "game_start"), await recv_type(ws_b, "game_start")
     assert start_a["game_id"] == start_b["game_id"] and start_a["game"] == "connect4"
