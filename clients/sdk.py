@@ -77,6 +77,7 @@ from clients.speculation import (
     Speculation,
     SpeculationConfig,
     Speculator,
+    wait_stopped,
 )
 from games import Game, GameError, get_game, replay
 
@@ -597,15 +598,7 @@ class BotClient:
         self._thinking.clear()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-            except Exception:
-                pass
+        await wait_stopped(tasks)
 
 
 class _BotActor:

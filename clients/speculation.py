@@ -51,6 +51,7 @@ __all__ = [
     "Speculation",
     "SpeculationConfig",
     "Speculator",
+    "wait_stopped",
 ]
 
 log = logging.getLogger(__name__)
@@ -710,16 +711,22 @@ class Speculation:
                 window.task.cancel()
                 running += 1  # a speculator call cut short may still hold the resource
                 tasks.append(window.task)
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-            except Exception:
-                pass
+        await wait_stopped(tasks)
         return running
+
+
+async def wait_stopped(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    """Wait until ``tasks`` (already cancelled) have really stopped, whatever they
+    ended with; but if the waiter itself is cancelled meanwhile, re-raise."""
+    for task in tasks:
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+        except Exception:  # its own failure was logged where it ran
+            pass
 
 
 def _likelihood(guess: Guess, rank: int) -> float:

@@ -277,8 +277,18 @@ def test_player_and_tournament_pages(site: Site, page: Page, tmp_path: Path) -> 
     """A player's page charts its rating and accuracy; a tournament's shows its crosstable."""
     page.goto(f"{site.url}/players/sf-pipelined")
     expect(page.locator("h1")).to_have_text("sf-pipelined")
-    expect(page.locator("svg.chart")).to_have_count(3)
     games = api(site, "/api/games?bot=sf-pipelined&limit=1000")["games"]
+    # Accuracy is charted for the games where some prediction of this player
+    # counted (arrived before the opponent's move): on a loaded machine, the
+    # instant random player can answer first in every game.
+    predicted = any(
+        player["name"] == "sf-pipelined" and player["predicted"] > 0
+        for g in games
+        for player in api(site, f"/api/games/{g['id']}")["speculation"]["players"]
+    )
+    expect(page.locator("svg.chart")).to_have_count(3 if predicted else 2)
+    if not predicted:
+        expect(page.locator("p.empty")).to_contain_text("accuracy")
     expect(page.locator("table.results tbody tr")).to_have_count(len(games))
     check_screenshot(page, tmp_path / "player.png")
 
