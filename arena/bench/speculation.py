@@ -164,10 +164,13 @@ def _ideal_pipelined_saving_ms(
     """What an ideal pipelined scheduler saves with the same calls, hits and latencies.
 
     Each move is ready at the earliest of: the actor on the real position (from
-    the opponent's move); a one-step branch (from the opponent's turn start plus
-    one speculator call) if the opponent's move was in the top k; an own-window
-    branch (from the start of the call that produced our previous move plus two
-    speculator calls) if, besides, our previous move was in the top ``own_k``.
+    the opponent's move); a one-step branch (from the end of the call that
+    produced our previous move, which may be before the opponent's turn began,
+    plus one speculator call) if the opponent's move was in the top k; an
+    own-window branch (from the start of the call that produced our previous
+    move plus two speculator calls) if, besides, our previous move was in the
+    top ``own_k``. Branches are unlimited in number: no schedule of these calls
+    saves more.
     That last hit is read from the opponent's prediction of our move: in the
     benchmark both players run the same speculator, so they rank alike.
     """
@@ -180,7 +183,8 @@ def _ideal_pipelined_saving_ms(
         previous = sent[i - 1] if i >= 1 else 0.0
         options = [(previous + a.actor_ms, previous)]
         if i >= 1 and a.hit_rank is not None and a.hit_rank <= k:
-            start = (sent[i - 2] if i >= 2 else 0.0) + speculator_ms
+            known = began[i - 2] + float(ordered[i - 2].actor_ms) if i >= 2 else 0.0
+            start = known + speculator_ms
             options.append((start + a.actor_ms, start))
             prior = ordered[i - 1]
             if i >= 2 and prior.hit_rank is not None and prior.hit_rank <= own_k:
@@ -268,6 +272,8 @@ class SpeculationBench:
     k: int = 1
     depth: int = 1
     own_k: int = 1
+    max_branches: int | None = None
+    """Branches in flight at once per player (default ``k * depth``)."""
     db: str | None = None
     progress: Callable[[str], None] = lambda _line: None
 
@@ -278,7 +284,7 @@ class SpeculationBench:
         return (
             f"{self.workload.actor}{joiner}{self.workload.speculation},"
             f"k={self.k},depth={self.depth},own_k={self.own_k},"
-            f"max_branches={max(1, self.k * self.depth)},"
+            f"max_branches={self.max_branches or max(1, self.k * self.depth)},"
             f"threshold={PIPELINE_THRESHOLD if self.depth >= 2 else 0.0}"
         )
 
@@ -297,7 +303,7 @@ class SpeculationBench:
                         specs,
                         game=self.workload.game,
                         time_control="none",
-                        max_plies=len(opening) + self.plies,
+                        max_plies=self.plies,  # counted from the opening's position
                         opening=opening if self.workload.game == "chess" else (),
                     )
                     store = await Store.open(db)
@@ -385,13 +391,21 @@ async def run_bench(
     k: int,
     depth: int,
     own_k: int = 1,
+    max_branches: int | None = None,
     options: WorkloadOptions | None = None,
     progress: Callable[[str], None] = lambda _line: None,
 ) -> WorkloadResult:
     """Run one workload by name."""
     async with workload(name, options or WorkloadOptions()) as chosen:
         bench = SpeculationBench(
-            chosen, games=games, plies=plies, k=k, depth=depth, own_k=own_k, progress=progress
+            chosen,
+            games=games,
+            plies=plies,
+            k=k,
+            depth=depth,
+            own_k=own_k,
+            max_branches=max_branches,
+            progress=progress,
         )
         return await bench.run()
 
