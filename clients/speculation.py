@@ -407,6 +407,7 @@ class Speculation:
             return
         self._prune(position.moves)
         self._extend(position.moves)
+        self._reoffer()
         window = self._windows.get(position.moves)
         if window is None:
             self._open_window(position, real=True)
@@ -425,7 +426,10 @@ class Speculation:
         verdict: Literal["hit", "miss", "off"] = "miss" if window is not None else "off"
         speculator_ms = None if window is None else window.speculator_ms
         if self.active:
-            self._extend(position.moves)
+            real = position.moves
+            self._forget(lambda key: key[: len(real)] != real)
+            self._extend(real)
+            self._reoffer()
         if branch is not None and branch.task is not None:
             branch.claimed = True
             try:
@@ -546,8 +550,7 @@ class Speculation:
         for rank, guess in enumerate(window.guesses, 1):
             after = window.position.after(guess.move)
             self._likelihood[after.moves] = _likelihood(guess, rank)
-            if self._weight(after.moves) >= self.config.threshold:
-                self._offer_branch(after, rank)
+            self._offer_branch(after, rank)
 
     def _looks_through(self) -> bool:
         """Whether own windows are open: pipelined, ``own_k`` > 0, and an actor on
@@ -571,16 +574,21 @@ class Speculation:
 
     def _offer_branch(self, position: Position, rank: int) -> None:
         """Start a branch on ``position`` now if a slot is free; else preempt a
-        less likely running branch, or queue it until a slot frees up."""
+        less likely running branch, or queue it until a slot frees up. A branch
+        below the likelihood threshold is queued too: it may clear the threshold
+        once the real game confirms the guesses before it (:meth:`_reoffer`)."""
         key = position.moves
         if key in self._branches or position.over or self._over_budget():
             return
         if self._levels_left(position.ply) < 1:
             return
+        weight = self._weight(key)
+        if weight < self.config.threshold:
+            self._pending[key] = (position, rank)
+            return
         if self._running_branches() < self.config.max_branches:
             self._start_branch(position, rank)
             return
-        weight = self._weight(key)
         running = [
             (self._weight(k), k)
             for k, b in self._branches.items()
@@ -595,15 +603,28 @@ class Speculation:
         self._pending[key] = (position, rank)
 
     def _fill_slots(self, _task: object = None) -> None:
-        """Start the likeliest queued branches while slots are free."""
+        """Start the likeliest queued branches (above the threshold) while slots are free."""
         while self._pending and self._running_branches() < self.config.max_branches:
             if self._over_budget():
                 self._pending.clear()
                 return
             key = max(self._pending, key=self._weight)
+            if self._weight(key) < self.config.threshold:
+                return
             position, rank = self._pending.pop(key)
             if key not in self._branches:
                 self._start_branch(position, rank)
+
+    def _reoffer(self) -> None:
+        """The real game advanced, so queued branches are likelier now: offer them
+        again, likeliest first (each may start, take a slot from a long shot, or
+        wait again)."""
+        queued = sorted(self._pending, key=self._weight, reverse=True)
+        for key in queued:
+            if self._weight(key) < self.config.threshold:
+                break
+            position, rank = self._pending.pop(key)
+            self._offer_branch(position, rank)
 
     def _start_branch(self, position: Position, rank: int) -> None:
         branch = _Branch(position=position, rank=rank, real_ply=self._real_ply)

@@ -359,8 +359,10 @@ async def workload(name: str, options: WorkloadOptions) -> AsyncIterator[Workloa
                 name="api-sim",
                 # The simulated actor's latency tail (lognormal, sd 162 s at scale 1) sets
                 # the per-call cap: 20 times the paper's mean, scaled.
+                # parallel: a remote API serves calls side by side, though this
+                # simulation of one listens on loopback.
                 actor=(
-                    f"llm:model=sim-actor,base_url={url},max_tokens=16000,"
+                    f"llm:model=sim-actor,base_url={url},parallel=true,max_tokens=16000,"
                     f"timeout_s={max(10.0, 221.7 * 20 * options.scale):g}"
                 ),
                 speculation="spec=llm,spec_model=sim-speculator",
