@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.accounting import account_game
-from arena.bench.apisim import api_sim
+from arena.bench.apisim import api_sim_process
 from arena.play import play_game
 from arena.store import Store
 from clients.players import parse_player_spec
@@ -354,7 +354,7 @@ async def workload(name: str, options: WorkloadOptions) -> AsyncIterator[Workloa
             name="stockfish", actor="stockfish:nodes=150000", speculation="spec=engine,spec_depth=9"
         )
     elif name == "api-sim":
-        async with api_sim(options.scale) as (url, _sim):
+        async with api_sim_process(options.scale) as url:
             yield Workload(
                 name="api-sim",
                 # The simulated actor's latency tail (lognormal, sd 162 s at scale 1) sets
