@@ -32,8 +32,10 @@ from arena.store import schema as t
 from arena.store.migrations import migrate
 
 __all__ = [
+    "CONNECT_TIMEOUT_S",
     "BotExistsError",
     "BotRow",
+    "GameNotOwnedError",
     "GameRow",
     "MoveRow",
     "PredictionRow",
@@ -41,6 +43,7 @@ __all__ = [
     "StoreError",
     "TokenRow",
     "TournamentRow",
+    "connection_error",
     "database_url",
     "hash_token",
     "now_ms",
@@ -54,6 +57,15 @@ class StoreError(Exception):
 
 class BotExistsError(StoreError, ValueError):
     """A bot with this name is already registered."""
+
+
+class GameNotOwnedError(StoreError):
+    """A cluster node wrote to a game it no longer owns (another node took it over):
+    nothing was stored."""
+
+
+CONNECT_TIMEOUT_S = 10.0
+"""How long opening a PostgreSQL connection may take before the server counts as unreachable."""
 
 
 def now_ms() -> float:
@@ -198,6 +210,18 @@ class PredictionRow:
     received_at: float
 
 
+def connection_error(url: str, exc: BaseException) -> StoreError:
+    """The error for a database that cannot be reached: the URL (password redacted) and
+    the first line of why (a timeout says so)."""
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(cause, TimeoutError):
+        reason = f"no answer within {CONNECT_TIMEOUT_S:g} s"
+    else:
+        lines = str(cause).splitlines()
+        reason = lines[0] if lines else type(cause).__name__
+    return StoreError(f"cannot open the database {redact_url(url)}: {reason}")
+
+
 def _set_sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -280,8 +304,11 @@ class Store:
         URL is not one the arena can use or the server cannot be reached.
         """
         url = database_url(db)
+        options: dict[str, Any] = {}
+        if url.startswith("postgresql"):
+            options["connect_args"] = {"timeout": CONNECT_TIMEOUT_S}
         try:
-            engine = create_async_engine(url)
+            engine = create_async_engine(url, **options)
         except (ArgumentError, ImportError, ValueError) as exc:
             raise StoreError(f"bad database URL {redact_url(url)!r}: {exc}") from None
         if url.startswith("sqlite"):
@@ -290,10 +317,9 @@ class Store:
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(migrate)
-        except (OSError, DBAPIError) as exc:
+        except (OSError, DBAPIError, TimeoutError) as exc:
             await engine.dispose()
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise StoreError(f"cannot open the database {redact_url(url)}: {reason}") from None
+            raise connection_error(url, exc) from None
         return cls(engine)
 
     async def close(self) -> None:
@@ -496,8 +522,23 @@ class Store:
                     position_key=position_key,
                 )
             )
-            await conn.execute(update(t.games).where(t.games.c.id == game_id).values(**values))
+            updated = await conn.execute(
+                update(t.games).where(self._owned(game_id)).values(**values)
+            )
+            if updated.rowcount == 0 and self.node_id is not None:
+                raise self._not_owned(game_id, f"move {record.ply} ({record.move})")
         return committed_at
+
+    def _owned(self, game_id: str) -> Any:
+        """The game's row, if this node still owns it (in a cluster; else just the row)."""
+        where = t.games.c.id == game_id
+        return where if self.node_id is None else where & (t.games.c.owner_node == self.node_id)
+
+    def _not_owned(self, game_id: str, what: str) -> GameNotOwnedError:
+        return GameNotOwnedError(
+            f"game {game_id!r} is no longer owned by node {self.node_id} (another node took "
+            f"it over, or it was removed); {what} was not stored"
+        )
 
     async def finish_game(
         self,
@@ -510,9 +551,9 @@ class Store:
     ) -> None:
         """Record the end of a game that did not end with a move (time, resignation, ...)."""
         async with self.engine.begin() as conn:
-            await conn.execute(
+            updated = await conn.execute(
                 update(t.games)
-                .where(t.games.c.id == game_id)
+                .where(self._owned(game_id))
                 .values(
                     status="finished",
                     result=result,
@@ -523,6 +564,8 @@ class Store:
                     finished_at=int(now_ms()),
                 )
             )
+            if updated.rowcount == 0 and self.node_id is not None:
+                raise self._not_owned(game_id, f"its end ({result}, {reason})")
 
     async def add_prediction(
         self,
