@@ -106,7 +106,7 @@ def serve(
     crash, say) and every tournament it was running.
     """
     from arena.limits import Limits
-    from arena.serve import configure_logging, running_server
+    from arena.serve import configure_logging, running_server, tune_gc_for_serving
 
     configure_logging(log_level)
     limits = (
@@ -125,6 +125,7 @@ def serve(
             allowed_origins=allowed_origins,
         ) as server:
             resumed = len(server.host.recovered)
+            tune_gc_for_serving()  # after start-up: what exists now is frozen
             console.print(
                 f"arena serving [bold]{server.url}[/] "
                 f"(bots: {server.ws_url}, db: {db}); "

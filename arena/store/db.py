@@ -12,6 +12,7 @@ shown once, when it is created.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -25,11 +26,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.expression import Executable
 
 from arena.match import MoveRecord
 from arena.store import schema as t
 from arena.store.group import GroupCommitter, PendingMove
 from arena.store.migrations import migrate
+from arena.store.sqlite_writer import SqliteMoveWriter
 
 __all__ = [
     "BotExistsError",
@@ -188,6 +191,73 @@ _UPDATE_POSITION = (
 )
 """A game's new position after a move (executed for many games at once)."""
 
+_UPDATE_FINISHED = _UPDATE_POSITION.values(
+    status="finished",
+    result=bindparam("b_result"),
+    winner=bindparam("b_winner"),
+    reason=bindparam("b_reason"),
+    finished_at=bindparam("b_finished_at"),
+)
+"""The same for a move that ended its game."""
+
+
+def _move_statements(
+    batch: Sequence[PendingMove], committed_at: float
+) -> list[tuple[Executable, list[dict[str, Any]]]]:
+    """The statements (each run once for a list of parameters) storing ``batch``."""
+    rows = [
+        {
+            "game_id": m.game_id,
+            "ply": m.record.ply,
+            "seat": m.record.seat,
+            "move": m.record.move,
+            "display": m.record.display,
+            "state_after": m.record.state_after,
+            "turn_started_at": m.turn_started_at,
+            "received_at": m.received_at,
+            "committed_at": committed_at,
+            "response_ms": m.record.response_ms,
+            "clock0_ms": m.record.clocks_after[0],
+            "clock1_ms": m.record.clocks_after[1],
+            "meta": m.meta,
+            "position_key": m.position_key,
+        }
+        for m in batch
+    ]
+    positions = [
+        {
+            "b_id": m.game_id,
+            "b_state": m.record.state_after,
+            "b_ply": m.record.ply + 1,
+            "b_clock0": m.record.clocks_after[0],
+            "b_clock1": m.record.clocks_after[1],
+        }
+        for m in batch
+        if m.finish is None
+    ]
+    finished = [
+        {
+            "b_id": m.game_id,
+            "b_state": m.record.state_after,
+            "b_ply": m.record.ply + 1,
+            "b_clock0": m.record.clocks_after[0],
+            "b_clock1": m.record.clocks_after[1],
+            "b_result": m.finish[0],
+            "b_winner": m.finish[1],
+            "b_reason": m.finish[2],
+            "b_finished_at": int(committed_at),
+        }
+        for m in batch
+        if m.finish is not None
+    ]
+    statements: list[tuple[Executable, list[dict[str, Any]]]] = [(insert(t.moves), rows)]
+    if positions:
+        statements.append((_UPDATE_POSITION, positions))
+    if finished:
+        statements.append((_UPDATE_FINISHED, finished))
+    return statements
+
+
 _s0 = aliased(t.bots, name="s0")
 _s1 = aliased(t.bots, name="s1")
 _GAME_COLUMNS = (t.games, _s0.c.name.label("p0"), _s1.c.name.label("p1"))
@@ -237,10 +307,11 @@ def _tournament_row(r: Any) -> TournamentRow:
 class Store:
     """Async access to the arena database. Open with :meth:`open`, then :meth:`close`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, move_writer: SqliteMoveWriter | None = None) -> None:
         self.engine = engine
         self.group = GroupCommitter(self.commit_moves)
         """Batches concurrent :meth:`commit_move` calls into shared transactions."""
+        self._move_writer = move_writer
 
     @classmethod
     async def open(cls, db: str) -> Store:
@@ -252,10 +323,16 @@ class Store:
             event.listen(sync_engine, "connect", _set_sqlite_pragmas)
         async with engine.begin() as conn:
             await conn.run_sync(migrate)
-        return cls(engine)
+        move_writer = None
+        path = engine.url.database
+        if url.startswith("sqlite+aiosqlite:") and path and path != ":memory:":
+            move_writer = SqliteMoveWriter(path)  # one hop per batch of moves
+        return cls(engine, move_writer)
 
     async def close(self) -> None:
         await self.group.close()
+        if self._move_writer is not None:
+            await asyncio.to_thread(self._move_writer.close)
         await self.engine.dispose()
 
     # ------------------------------------------------------------------ bots and tokens
@@ -438,57 +515,12 @@ class Store:
         """Store moves (of different games) and their games' new positions in one
         transaction; returns its commit time (wall ms)."""
         committed_at = now_ms()
-        rows = [
-            {
-                "game_id": m.game_id,
-                "ply": m.record.ply,
-                "seat": m.record.seat,
-                "move": m.record.move,
-                "display": m.record.display,
-                "state_after": m.record.state_after,
-                "turn_started_at": m.turn_started_at,
-                "received_at": m.received_at,
-                "committed_at": committed_at,
-                "response_ms": m.record.response_ms,
-                "clock0_ms": m.record.clocks_after[0],
-                "clock1_ms": m.record.clocks_after[1],
-                "meta": m.meta,
-                "position_key": m.position_key,
-            }
-            for m in batch
-        ]
-        positions = [
-            {
-                "b_id": m.game_id,
-                "b_state": m.record.state_after,
-                "b_ply": m.record.ply + 1,
-                "b_clock0": m.record.clocks_after[0],
-                "b_clock1": m.record.clocks_after[1],
-            }
-            for m in batch
-            if m.finish is None
-        ]
+        if self._move_writer is not None:
+            await self._move_writer.write(batch, committed_at)
+            return committed_at
         async with self.engine.begin() as conn:
-            await conn.execute(insert(t.moves), rows)
-            if positions:
-                await conn.execute(_UPDATE_POSITION, positions)
-            for m in batch:
-                if m.finish is not None:
-                    await conn.execute(
-                        update(t.games)
-                        .where(t.games.c.id == m.game_id)
-                        .values(
-                            state=m.record.state_after,
-                            ply=m.record.ply + 1,
-                            clock0_ms=m.record.clocks_after[0],
-                            clock1_ms=m.record.clocks_after[1],
-                            status="finished",
-                            result=m.finish[0],
-                            winner=m.finish[1],
-                            reason=m.finish[2],
-                            finished_at=int(committed_at),
-                        )
-                    )
+            for statement, params in _move_statements(batch, committed_at):
+                await conn.execute(statement, params)
         return committed_at
 
     async def finish_game(

@@ -181,3 +181,55 @@ async def test_host_acknowledges_and_relays_only_after_the_group_commit(
     finally:
         await host.close()
         await store.close()
+
+
+async def test_sqlite_writer_stores_moves_positions_and_finished_games(tmp_path: Path) -> None:
+    """The SQLite batch writer stores every move with its meta, each game's new position,
+    and the end of a game a move finished, as the SQLAlchemy path would."""
+    store = await Store.open(str(tmp_path / "arena.db"))
+    try:
+        white, black = await store.add_bot("w"), await store.add_bot("b")
+        ids = []
+        for _ in range(3):
+            ids.append(
+                await store.create_game(
+                    game="chess",
+                    seat_bot_ids=(white.id, black.id),
+                    time_control="60+0",
+                    max_plies=None,
+                    max_retries=3,
+                    initial_state="start",
+                    clocks=(60_000, 60_000),
+                )
+            )
+        batch = [
+            PendingMove(ids[0], _record(0, "after0"), 1.0, 2.0, {"actor_ms": 5.0}, None, "k0"),
+            PendingMove(ids[1], _record(0, "after1"), 1.0, 2.0, None, ("1-0", 0, "resign"), None),
+            PendingMove(ids[2], _record(0, "after2"), 1.0, 2.0, None, None, None),
+        ]
+        committed_at = await store.commit_moves(batch)
+        first = await store.get_moves(ids[0])
+        assert [(m.move, m.meta, m.committed_at) for m in first] == [
+            ("e2e4", {"actor_ms": 5.0}, committed_at)
+        ]
+        moved, finished, other = [await store.get_game(g) for g in ids]
+        assert moved is not None and finished is not None and other is not None
+        assert (moved.state, moved.ply, moved.clocks) == ("after0", 1, (59_000, 60_000))
+        assert (finished.status, finished.result, finished.reason) == ("finished", "1-0", "resign")
+        assert finished.finished_at == int(committed_at)
+        assert other.status == "created" and other.state == "after2"
+        assert (await store.get_moves(ids[2]))[0].meta is None
+    finally:
+        await store.close()
+
+
+def _record(ply: int, state_after: str) -> MoveRecord:
+    return MoveRecord(
+        ply=ply,
+        seat=0,
+        move="e2e4",
+        display="e4",
+        state_after=state_after,
+        response_ms=3,
+        clocks_after=(59_000, 60_000),
+    )
