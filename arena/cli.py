@@ -19,7 +19,7 @@ from arena import __version__
 from arena.clock import TimeControl, TimeControlError
 from arena.protocol import GameOver, StateEvent, json_schema
 from arena.records import NotChessError, game_pgn, game_summary
-from arena.store import BotExistsError, Store
+from arena.store import BotExistsError, Store, StoreError
 
 T = TypeVar("T")
 
@@ -34,10 +34,15 @@ db_option = click.option(
 
 
 def _run(coro: Awaitable[T]) -> T:
+    """Run ``coro``; a database that cannot be opened is a clean error naming its URL."""
+
     async def wrapper() -> T:
         return await coro
 
-    return asyncio.run(wrapper())
+    try:
+        return asyncio.run(wrapper())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 _LAZY_COMMANDS = {
@@ -103,7 +108,10 @@ def serve(
     """Run the arena server (websockets, JSON API, pages) until Ctrl-C.
 
     At start-up it resumes every unfinished game in the database (after a
-    crash, say) and every tournament it was running.
+    crash, say) and every tournament it was running. With a PostgreSQL URL
+    (``--db postgresql+asyncpg://USER:PASSWORD@HOST/DB``) several servers share
+    the database: each hosts its own games, relays the others', and takes over
+    only the games of servers that are gone (docs/scaling.md).
     """
     from arena.limits import Limits
     from arena.serve import configure_logging, running_server, tune_gc_for_serving
@@ -132,7 +140,9 @@ def serve(
                 + (f"{resumed} unfinished game(s) resumed; " if resumed else "")
                 + "Ctrl-C stops"
             )
-            await asyncio.Event().wait()
+            lost = asyncio.Event() if server.cluster is None else server.cluster.lost
+            await lost.wait()  # its lock is gone: others may take its games
+            raise click.ClickException("the database session was lost; stopping (restart me)")
 
     try:
         _run(go())

@@ -23,6 +23,12 @@ Reliability:
   aborted before two moves).
 - **Revocation.** :meth:`Host.revoke` closes the connections of revoked tokens
   at once; their messages are refused from that moment.
+
+Several processes (:mod:`arena.cluster`, on PostgreSQL) plug in through
+:class:`ClusterHooks`: the host hosts the games it owns as before, tells the
+cluster after each event it broadcasts (other processes relay it, read from the
+store, to their own connections), hands the cluster the moves of games owned
+elsewhere, and counts a bot connected to another process as present.
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ from arena.protocol import (
 from arena.store import BotRow, GameRow, Store, now_ms
 from games import Game, GameError, get_game, replay
 
-__all__ = ["Host", "Peer", "error_message"]
+__all__ = ["ClusterHooks", "Host", "HostedGame", "Peer", "PendingSeek", "error_message"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +161,51 @@ class HostedGame:
         return self.match.status in (MatchStatus.ACTIVE, MatchStatus.PAUSED)
 
 
+class ClusterHooks(Protocol):
+    """What the host asks of the cluster (:class:`arena.cluster.Cluster`) when several
+    processes share one database. Without a cluster the host is on its own."""
+
+    def published(self, hosted: HostedGame, kind: Literal["start", "event"]) -> None:
+        """The host started (or resumed) a game, or broadcast an event of it (already
+        stored): tell the other processes. Never blocks."""
+        ...
+
+    def present_elsewhere(self, bot_id: int) -> bool:
+        """Whether the bot is connected to another process."""
+        ...
+
+    async def sweep(self) -> None:
+        """Adopt the games of processes that are gone (before a bot is caught up)."""
+        ...
+
+    async def connected(self, peer: Peer, resume: dict[str, int]) -> list[ResumedGame]:
+        """A bot connected here: record its presence and catch it up on its games
+        hosted elsewhere; their ``resumed`` entries."""
+        ...
+
+    def disconnected(self, peer: Peer) -> None:
+        """A connection closed (a bot's or a spectator's)."""
+        ...
+
+    async def forward(self, peer: Peer, msg: Move | Predict | Resign) -> bool:
+        """Send a bot's message to the process hosting its game; False if no other
+        process hosts it."""
+        ...
+
+    async def watch(self, peer: Peer, game_id: str, since: int | None) -> bool:
+        """Add a spectator of a game hosted elsewhere; False if no other process hosts it."""
+        ...
+
+    async def match_seek(self, seek: PendingSeek) -> BotRow | None:
+        """The bot whose stored seek (on any process) matches ``seek``, taken; or
+        ``None``, and ``seek`` is stored for others to match."""
+        ...
+
+    def seek_dropped(self, seek: PendingSeek) -> None:
+        """A seek made here is gone (its connection closed)."""
+        ...
+
+
 @dataclass(frozen=True)
 class PendingSeek:
     id: str
@@ -206,6 +257,8 @@ class Host:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         """Set by :meth:`close`: no timer is armed any more (the server is stopping)."""
+        self.cluster: ClusterHooks | None = None
+        """Set by :mod:`arena.cluster` when this process shares its database with others."""
 
     # ------------------------------------------------------------------ creating games
 
@@ -339,6 +392,8 @@ class Host:
         bot = peer.bot
         resume = resume or {}
         entries: list[ResumedGame] = []
+        if self.cluster is not None:
+            await self.cluster.sweep()
         mine = sorted(
             (h for h in self.games.values() if h.seat_of(bot.id) is not None), key=lambda h: h.id
         )
@@ -372,6 +427,8 @@ class Host:
                         game_id=hosted.id, seq=hosted.seq, status=status_of(hosted.match), mode=mode
                     )
                 )
+        if self.cluster is not None:
+            entries.extend(await self.cluster.connected(peer, resume))
         listed = {e.game_id for e in entries}
         for game_id, since in resume.items():
             if game_id in listed:
@@ -399,16 +456,47 @@ class Host:
         self._drop_seeks(peer)
         for hosted in self.games.values():
             hosted.watchers.discard(peer)
+        if self.cluster is not None:
+            self.cluster.disconnected(peer)
 
     def _leave(self, bot_id: int) -> None:
         del self.peers[bot_id]
         self._tokens.pop(bot_id, None)
+        self._mark_away(bot_id)
+
+    def _present(self, bot_id: int) -> bool:
+        """Whether the bot is connected here or (in a cluster) to another process."""
+        return bot_id in self.peers or (
+            self.cluster is not None and self.cluster.present_elsewhere(bot_id)
+        )
+
+    def _mark_away(self, bot_id: int) -> None:
+        if self._present(bot_id):
+            return
         now = self._now()
         for hosted in self.games.values():
             seat = hosted.seat_of(bot_id)
             if seat is not None and hosted.under_way and seat not in hosted.away_since:
                 hosted.away_since[seat] = now
                 self._arm_grace(hosted)
+
+    async def presence_changed(self, bot_id: int) -> None:
+        """The cluster saw the bot connect to or leave another process: its games here
+        start, resume, or start counting its grace period."""
+        if not self._present(bot_id):
+            self._mark_away(bot_id)
+            return
+        for hosted in list(self.games.values()):
+            seat = hosted.seat_of(bot_id)
+            if seat is None:
+                continue
+            hosted.away_since.pop(seat, None)
+            self._arm_grace(hosted)
+            await self._maybe_start(hosted)
+
+    def seek_taken(self, bot_id: int) -> None:
+        """Another process matched this bot's seek (the cluster says so)."""
+        self._seeks = [s for s in self._seeks if s.bot.id != bot_id]
 
     def connected_tokens(self) -> list[int]:
         """Token ids behind the open bot connections."""
@@ -452,6 +540,8 @@ class Host:
                         peer.send(frame)
                     hosted.watchers.add(peer)
                     return True
+        if self.cluster is not None and await self.cluster.watch(peer, game_id, since):
+            return True
         row = await self.store.get_game(game_id)
         if row is None:
             return False
@@ -484,6 +574,13 @@ class Host:
             peer.send(error_message(ErrorCode.BAD_TOKEN, "token revoked", ref=msg.type))
             return
         try:
+            if (
+                self.cluster is not None
+                and isinstance(msg, Move | Predict | Resign)
+                and msg.game_id not in self.games
+                and await self.cluster.forward(peer, msg)
+            ):
+                return  # hosted by another process, which answers through the cluster
             if isinstance(msg, Move):
                 await self._on_move(peer, msg)
             elif isinstance(msg, Predict):
@@ -660,18 +757,30 @@ class Host:
             max_plies=msg.max_plies,
             opponent=msg.opponent,
         )
-        for waiting in self._seeks:
-            if waiting.matches(seek):
-                self._seeks.remove(waiting)
-                config = MatchConfig(time_control=control, max_plies=msg.max_plies)
-                await self.create_game(msg.game, (waiting.bot, seek.bot), config)
+        config = MatchConfig(time_control=control, max_plies=msg.max_plies)
+        if self.cluster is not None:  # every process's seeks are in the database
+            self._seeks = [s for s in self._seeks if s.bot.id != seek.bot.id]
+            opponent = await self.cluster.match_seek(seek)
+            if opponent is not None:
+                self.seek_taken(opponent.id)
+                await self.create_game(msg.game, (opponent, seek.bot), config)
                 return
+        else:
+            for waiting in self._seeks:
+                if waiting.matches(seek):
+                    self._seeks.remove(waiting)
+                    await self.create_game(msg.game, (waiting.bot, seek.bot), config)
+                    return
         self._seeks = [s for s in self._seeks if s.bot.id != seek.bot.id]  # one seek per bot
         self._seeks.append(seek)
         peer.send(dump(SeekAck(seek_id=seek.id)))
 
     def _drop_seeks(self, peer: Peer) -> None:
+        dropped = [s for s in self._seeks if s.peer is peer]
         self._seeks = [s for s in self._seeks if s.peer is not peer]
+        if self.cluster is not None:
+            for seek in dropped:
+                self.cluster.seek_dropped(seek)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -680,7 +789,7 @@ class Host:
         waiting = (MatchStatus.CREATED, MatchStatus.PAUSED)
         if hosted.match.status not in waiting:
             return
-        if not all(bot.id in self.peers for bot in hosted.bots):
+        if not all(self._present(bot.id) for bot in hosted.bots):
             return
         async with hosted.lock:
             if hosted.match.status not in waiting or hosted.id not in self.games:
@@ -698,6 +807,8 @@ class Host:
                     peer.send(dump(self._snapshot(hosted, seat)))
             for watcher in hosted.watchers:
                 watcher.send(dump(self._snapshot(hosted, None)))
+            if self.cluster is not None:
+                self.cluster.published(hosted, "start")
             if hosted.match.finished:  # terminal start position
                 await self.store.finish_game(
                     hosted.id,
@@ -777,7 +888,7 @@ class Host:
         frame = game_over_frame(hosted.id, match.ply, match.result, match.winner, match.reason)
         self._broadcast(hosted, frame)
         for bot in hosted.bots:
-            if bot.id not in self.peers:  # tell it when it comes back
+            if not self._present(bot.id):  # tell it when it comes back
                 self._missed.setdefault(bot.id, []).append((hosted.id, frame))
         self.games.pop(hosted.id, None)
         self._finished.pop(hosted.id, None)  # wait_finished() returns at once from now on
@@ -792,6 +903,8 @@ class Host:
                 peer.send(frame)
             except Exception:  # one listener's failure must not stall the game
                 log.exception("could not relay an event of game %s", hosted.id)
+        if self.cluster is not None:  # the event is stored: other processes relay it
+            self.cluster.published(hosted, "event")
 
     def _clocks(self, hosted: HostedGame) -> Clocks:
         return Clocks(

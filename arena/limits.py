@@ -50,6 +50,9 @@ class Limits:
     revocation_poll_s: float = 1.0
     """How often open connections are checked against revocations made by
     another process (``arena bot revoke``); revocations over the API act at once."""
+    cluster_sweep_s: float = 1.0
+    """On PostgreSQL, how often a server looks for servers that are gone, to take
+    over their games (it also looks when a bot connects)."""
 
 
 class TokenBucket:

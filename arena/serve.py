@@ -24,6 +24,7 @@ from arena.store import Store
 from arena.wsprotocol import ReadAheadProtocol
 
 if TYPE_CHECKING:
+    from arena.cluster import Cluster
     from arena.tournament.service import TournamentService
 
 __all__ = ["GC_THRESHOLDS", "RunningServer", "running_server", "serve_asgi", "tune_gc_for_serving"]
@@ -41,6 +42,8 @@ class RunningServer:
     host: Host
     tournaments: TournamentService | None = None
     """The tournaments this server runs (``run_tournaments=True``)."""
+    cluster: Cluster | None = None
+    """This process as a node of a cluster (on PostgreSQL, see :mod:`arena.cluster`)."""
 
     @property
     def url(self) -> str:
@@ -94,14 +97,25 @@ async def running_server(
     with ``run_tournaments``, the server runs the tournaments created over the
     admin API and resumes those left running. Open connections are checked
     against token revocations every ``limits.revocation_poll_s``.
+
+    On PostgreSQL the server is a node of a cluster (:mod:`arena.cluster`):
+    other servers on the same database host games with it, and ``recover``
+    takes over only the games and tournaments of servers that are gone.
     """
     limits = limits or Limits()
     install_token_redaction()  # websockets logs whole frames (hello included) at DEBUG
     store = await Store.open(db)
     host = Host(store, limits=limits)
     service: TournamentService | None = None
+    cluster: Cluster | None = None
     try:
-        if recover:
+        if store.is_postgres:
+            from arena.cluster import Cluster
+
+            cluster = await Cluster.start(
+                store, host, adopt=recover, sweep_s=limits.cluster_sweep_s
+            )
+        elif recover:
             await host.recover()
         if run_tournaments:
             from arena.tournament.service import TournamentService
@@ -130,7 +144,7 @@ async def running_server(
             ws_ping_timeout=limits.ping_timeout_s,
             log_level=log_level,
         ) as bound:
-            server = RunningServer(host_name, bound, store, host, service)
+            server = RunningServer(host_name, bound, store, host, service, cluster)
             stop = asyncio.Event()
             poller = asyncio.create_task(_poll_revocations(host, limits.revocation_poll_s, stop))
             try:
@@ -144,6 +158,8 @@ async def running_server(
                 await poller
                 await host.close()
     finally:
+        if cluster is not None:
+            await cluster.close()
         await store.close()
 
 

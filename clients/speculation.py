@@ -17,7 +17,9 @@ Terms (see DESIGN.md section 3):
   an *own window* guesses this player's own move there and opens windows on
   the opponent's reply to each guess, so the next branch starts before the
   actor has even answered. When the call ends, the guesses that were wrong are
-  dropped at once.
+  dropped at once. ``depth`` counts our own moves ahead of the *real* game,
+  so every real move (a hit above all) lets the speculation reach one level
+  further: windows are re-opened right after every hit.
 
 Lossless: the move played is always the actor's move for the real position
 (a branch computes exactly that call, on exactly that position, early).
@@ -229,7 +231,6 @@ class MoveReport:
 @dataclass(eq=False)
 class _Branch:
     position: Position
-    depth: int
     rank: int
     real_ply: int
     """Plies of the real game when the branch started (its line is the rest)."""
@@ -266,7 +267,6 @@ class _Trace:
 @dataclass(eq=False)
 class _Window:
     position: Position
-    depth: int
     real: bool
     own: bool = False
     """An own window: this player is to move; its guesses open opponent windows
@@ -376,8 +376,8 @@ class Speculation:
         self._real_ply = 0
         self._likelihood: dict[tuple[str, ...], float] = {}
         """Per position reached by a guessed move: that guess's likelihood."""
-        self._pending: dict[tuple[str, ...], tuple[Position, int, int]] = {}
-        """Branches waiting for a slot (position, depth, rank)."""
+        self._pending: dict[tuple[str, ...], tuple[Position, int]] = {}
+        """Branches waiting for a slot (position, rank)."""
 
     # ------------------------------------------------------------------ queries
 
@@ -406,9 +406,11 @@ class Speculation:
         if not self.active or position.over:
             return
         self._prune(position.moves)
+        self._extend(position.moves)
+        self._reoffer()
         window = self._windows.get(position.moves)
         if window is None:
-            self._open_window(position, self.config.depth, real=True)
+            self._open_window(position, real=True)
         elif not window.real:
             window.real = True
             if window.guesses is not None:
@@ -423,6 +425,11 @@ class Speculation:
         window = self._windows.get(position.moves[:-1])
         verdict: Literal["hit", "miss", "off"] = "miss" if window is not None else "off"
         speculator_ms = None if window is None else window.speculator_ms
+        if self.active:
+            real = position.moves
+            self._forget(lambda key: key[: len(real)] != real)
+            self._extend(real)
+            self._reoffer()
         if branch is not None and branch.task is not None:
             branch.claimed = True
             try:
@@ -439,7 +446,7 @@ class Speculation:
         cancelled = await self._cancel_except(keep)
         if result is None:
             if self.active and self._looks_through():
-                self._open_window(position, self.config.depth, real=False, own=True)
+                self._open_window(position, real=False, own=True)
             result = await self._run_actor(position, overlapped=cancelled > 0)
         ledger, self._ledger = self._ledger, _Ledger()
         wait_ms = (time.perf_counter() - started) * 1000.0
@@ -482,10 +489,20 @@ class Speculation:
             comment=action.comment,
         )
 
-    def _open_window(
-        self, position: Position, depth: int, *, real: bool, own: bool = False
-    ) -> None:
-        if self.speculator is None or depth <= 0 or position.moves in self._windows:
+    def _levels_left(self, ply: int) -> int:
+        """For a position at ``ply`` where we are to move: how many levels of our own
+        branches may still be speculated from it, counting its own branch (1: a
+        branch but nothing beyond it; 2+: pipelined beyond it; 0 or less: none).
+        Levels count our own moves ahead of the real game, so they grow back as
+        the real game advances."""
+        ahead = ply - self._real_ply
+        return self.config.depth - (ahead + 1) // 2 + 1
+
+    def _open_window(self, position: Position, *, real: bool, own: bool = False) -> None:
+        if self.speculator is None or position.moves in self._windows:
+            return
+        # An own window leads to branches two plies on; any other, to one ply on.
+        if self._levels_left(position.ply + (2 if own else 1)) < 1:
             return
         if position.over:
             return
@@ -500,7 +517,7 @@ class Speculation:
             # delay the actor as much as a branch.
             self._skipped = position.moves
             return
-        window = _Window(position=position, depth=depth, real=real, own=own)
+        window = _Window(position=position, real=real, own=own)
         self._windows[position.moves] = window
         window.task = asyncio.create_task(self._fill_window(window), name=f"window {position.ply}")
         window.task.add_done_callback(_log_failure)
@@ -526,15 +543,14 @@ class Speculation:
             for rank, guess in enumerate(window.guesses[: self.config.own_k], 1):
                 after = window.position.after(guess.move)
                 self._likelihood[after.moves] = _likelihood(guess, rank)
-                self._open_window(after, window.depth, real=False)
+                self._open_window(after, real=False)
             return
         if window.real:
             self._spawn_publish(window)
         for rank, guess in enumerate(window.guesses, 1):
             after = window.position.after(guess.move)
             self._likelihood[after.moves] = _likelihood(guess, rank)
-            if self._weight(after.moves) >= self.config.threshold:
-                self._offer_branch(after, window.depth, rank)
+            self._offer_branch(after, rank)
 
     def _looks_through(self) -> bool:
         """Whether own windows are open: pipelined, ``own_k`` > 0, and an actor on
@@ -556,16 +572,23 @@ class Speculation:
         budget = self.config.max_extra_tokens
         return budget is not None and self._spent_extra >= budget
 
-    def _offer_branch(self, position: Position, depth: int, rank: int) -> None:
+    def _offer_branch(self, position: Position, rank: int) -> None:
         """Start a branch on ``position`` now if a slot is free; else preempt a
-        less likely running branch, or queue it until a slot frees up."""
+        less likely running branch, or queue it until a slot frees up. A branch
+        below the likelihood threshold is queued too: it may clear the threshold
+        once the real game confirms the guesses before it (:meth:`_reoffer`)."""
         key = position.moves
         if key in self._branches or position.over or self._over_budget():
             return
-        if self._running_branches() < self.config.max_branches:
-            self._start_branch(position, depth, rank)
+        if self._levels_left(position.ply) < 1:
             return
         weight = self._weight(key)
+        if weight < self.config.threshold:
+            self._pending[key] = (position, rank)
+            return
+        if self._running_branches() < self.config.max_branches:
+            self._start_branch(position, rank)
+            return
         running = [
             (self._weight(k), k)
             for k, b in self._branches.items()
@@ -575,29 +598,42 @@ class Speculation:
             lowest, victim = min(running)
             if lowest < weight:
                 self._drop_branch(victim)  # a likelier position deserves the slot
-                self._start_branch(position, depth, rank)
+                self._start_branch(position, rank)
                 return
-        self._pending[key] = (position, depth, rank)
+        self._pending[key] = (position, rank)
 
     def _fill_slots(self, _task: object = None) -> None:
-        """Start the likeliest queued branches while slots are free."""
+        """Start the likeliest queued branches (above the threshold) while slots are free."""
         while self._pending and self._running_branches() < self.config.max_branches:
             if self._over_budget():
                 self._pending.clear()
                 return
             key = max(self._pending, key=self._weight)
-            position, depth, rank = self._pending.pop(key)
+            if self._weight(key) < self.config.threshold:
+                return
+            position, rank = self._pending.pop(key)
             if key not in self._branches:
-                self._start_branch(position, depth, rank)
+                self._start_branch(position, rank)
 
-    def _start_branch(self, position: Position, depth: int, rank: int) -> None:
-        branch = _Branch(position=position, depth=depth, rank=rank, real_ply=self._real_ply)
+    def _reoffer(self) -> None:
+        """The real game advanced, so queued branches are likelier now: offer them
+        again, likeliest first (each may start, take a slot from a long shot, or
+        wait again)."""
+        queued = sorted(self._pending, key=self._weight, reverse=True)
+        for key in queued:
+            if self._weight(key) < self.config.threshold:
+                break
+            position, rank = self._pending.pop(key)
+            self._offer_branch(position, rank)
+
+    def _start_branch(self, position: Position, rank: int) -> None:
+        branch = _Branch(position=position, rank=rank, real_ply=self._real_ply)
         self._branches[position.moves] = branch
         self._ledger.spec_calls += 1
         branch.task = asyncio.create_task(self._run_branch(branch), name=f"branch {position.ply}")
         branch.task.add_done_callback(self._fill_slots)
-        if depth >= 2 and self._looks_through():
-            self._open_window(position, depth - 1, real=False, own=True)
+        if self._levels_left(position.ply) >= 2 and self._looks_through():
+            self._open_window(position, real=False, own=True)
 
     async def _run_branch(self, branch: _Branch) -> ActorResult:
         action = await self.actor.act(branch.position, branch.meter)
@@ -609,13 +645,37 @@ class Speculation:
             completion_tokens=branch.meter.completion_tokens,
             comment=action.comment,
         )
-        if branch.depth >= 2:
-            # The own window's other guesses are wrong now: drop them at once.
-            self._drop_siblings(branch.position.moves, result.move)
-            after = branch.position.after(result.move)
-            if not after.over:
-                self._open_window(after, branch.depth - 1, real=False)
+        if self._levels_left(branch.position.ply) >= 2:
+            self._pipeline_after(branch.position, result.move)
         return result
+
+    def _pipeline_after(self, position: Position, move: str) -> None:
+        """Our move at ``position`` is known (a branch finished): drop the own
+        window's other guesses and open the window on the opponent's reply."""
+        self._drop_siblings(position.moves, move)
+        after = position.after(move)
+        if not after.over:
+            self._open_window(after, real=False)
+
+    def _extend(self, real: tuple[str, ...]) -> None:
+        """The real game reached ``real``, so every branch on its line is a level
+        nearer: let those that had reached the depth limit pipeline now (an own
+        window beside a running one, the opponent's window after a finished one)."""
+        if self.config.depth < 2:
+            return
+        for key, branch in list(self._branches.items()):
+            task = branch.task
+            if task is None or key[: len(real)] != real or self._levels_left(len(key)) < 2:
+                continue
+            if key not in self._branches:
+                continue  # dropped meanwhile, as a sibling of another line
+            if not task.done():
+                if key not in self._windows and self._looks_through():
+                    self._open_window(branch.position, real=False, own=True)
+            elif not task.cancelled() and task.exception() is None:
+                move = task.result().move
+                if (*key, move) not in self._windows:
+                    self._pipeline_after(branch.position, move)
 
     def _drop_siblings(self, base: tuple[str, ...], move: str) -> None:
         """Cancel (without waiting) windows and branches under ``base`` + a move

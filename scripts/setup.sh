@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh machine: a virtualenv with the project and its
-# dev tools, and the Debian packages it needs (Stockfish, Toga II). Safe to re-run; it
+# dev tools, and the Debian packages it needs (Stockfish, Toga II, Chromium,
+# PostgreSQL for the multi-process tests). Safe to re-run; it
 # only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,4 +47,11 @@ fi
 # executable_path; `playwright install` would download a browser and fails here).
 if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
+fi
+
+# Debian's PostgreSQL server for the tests of the PostgreSQL store and of several
+# `arena serve` processes on one database (they start their own server in a
+# temporary directory; the package's own cluster is not needed).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${ARENA_PG_BIN:-}" ]; then
+  apt_install --no-install-recommends postgresql
 fi

@@ -1,10 +1,11 @@
-"""Shared fixtures: a real arena server on a free loopback port over a real SQLite file."""
+"""Shared fixtures: a real arena server on a free loopback port over a real SQLite file;
+a real PostgreSQL server (started once per session) for the tests that need one."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,38 @@ from websockets.asyncio.client import ClientConnection
 from arena.limits import Limits
 from arena.serve import RunningServer, running_server
 from arena.store import BotRow
+from tests.postgres import PostgresServer, running_postgres, skip_reason
 
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> str:
     return str(tmp_path / "arena.db")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session; the test is skipped (with the reason) without
+    Debian's postgresql binaries."""
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+async def pg_url(postgres: PostgresServer) -> str:
+    """A fresh PostgreSQL database (its URL)."""
+    return await postgres.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on a SQLite file and on a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "arena.db")
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    return await postgres.create_database()
 
 
 @pytest.fixture

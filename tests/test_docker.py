@@ -1,5 +1,6 @@
-"""docker-compose.yml and the Dockerfile are well formed, and every service runs a valid
-`arena` command line (no Docker engine runs here, so this is what can be checked)."""
+"""docker-compose.yml, docker-compose.postgres.yml (two arenas on PostgreSQL behind a
+proxy) and the Dockerfile are well formed, and every arena service runs a valid `arena`
+command line (no Docker engine runs here, so this is what can be checked)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import yaml
 
 from arena.cli import main
 from arena.clock import TimeControl
+from arena.store import database_url
 from clients.players import parse_player_spec
 from clients.uci_bridge import parse_engine_options
 
@@ -137,3 +139,58 @@ def test_dockerfile_installs_the_engines_and_serves() -> None:
     copied = re.findall(r"^COPY (\S+)", text, re.MULTILINE)
     for package in ("arena", "games", "clients", "web", "pyproject.toml"):
         assert package in copied and (ROOT / package).exists()
+
+
+@pytest.fixture(scope="module")
+def postgres_compose() -> dict[str, Any]:
+    text = (ROOT / "docker-compose.postgres.yml").read_text()
+    data: dict[str, Any] = interpolate(yaml.safe_load(text))
+    return data
+
+
+def test_postgres_profile_runs_two_arenas_on_one_database_behind_one_address(
+    postgres_compose: dict[str, Any],
+) -> None:
+    """docker-compose.postgres.yml (profile ``postgres``): every arena service's command is
+    a valid `arena` command line; two `arena serve` processes share one PostgreSQL URL
+    naming the postgres service; nginx proxies websockets to both on one published port;
+    the bots connect to the proxy; every service is in the profile."""
+    services = postgres_compose["services"]
+    volumes = set(postgres_compose["volumes"])
+    serving = []
+    for name, service in services.items():
+        assert service.get("profiles") == ["postgres"], name
+        for dep, rule in (service.get("depends_on") or {}).items():
+            assert dep in services and rule["condition"] in CONDITIONS, (name, dep)
+        for mount in service.get("volumes", []):
+            source = mount.split(":")[0]
+            assert source in volumes or (ROOT / source).exists(), (name, mount)
+        if "command" not in service:
+            continue
+        command = service["command"]
+        assert command[0] == "arena", name
+        path, params = resolve(command[1:])
+        if path == ["bot", "run"]:
+            parse_player_spec(params["player"])
+        if path == ["bot", "uci"]:
+            parse_engine_options(params["engine_options"])
+        if "url" in params:
+            assert params["url"] == "ws://proxy:8000/ws", name
+        if path == ["serve"]:
+            serving.append(name)
+            assert params["port"] == 8000 and params["host"] == "0.0.0.0"
+            assert "/api/health" in " ".join(service["healthcheck"]["test"])
+    assert serving == ["arena-1", "arena-2"]
+    urls = {services[name]["environment"]["ARENA_DB"] for name in serving}
+    assert len(urls) == 1
+    url = urls.pop()
+    assert database_url(url).startswith("postgresql+asyncpg://") and "@postgres:5432/" in url
+    assert services["postgres"]["image"].startswith("postgres:")
+    proxy = services["proxy"]
+    assert proxy["ports"] == ["8000:8000"]
+    assert set(proxy["depends_on"]) == {"arena-1", "arena-2"}
+    conf_path = proxy["volumes"][0].split(":")[0]
+    conf = (ROOT / conf_path).read_text()
+    upstreams = re.findall(r"^\s*server\s+([\w-]+):8000", conf, re.MULTILINE)
+    assert upstreams == serving
+    assert "proxy_set_header Upgrade $http_upgrade" in conf and "listen 8000" in conf

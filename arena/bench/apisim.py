@@ -30,6 +30,7 @@ like the paper's calls. The speculation engine, the LLM actor and speculator
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import hashlib
@@ -37,6 +38,7 @@ import json
 import math
 import random
 import re
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -49,7 +51,7 @@ from starlette.routing import Route
 
 from arena.serve import serve_asgi
 
-__all__ = ["ApiSim", "SimStats", "api_sim", "lognormal_params"]
+__all__ = ["ApiSim", "SimStats", "api_sim", "api_sim_process", "lognormal_params"]
 
 ACTOR_MODEL = "sim-actor"
 SPECULATOR_MODEL = "sim-speculator"
@@ -275,8 +277,57 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
 
 @contextlib.asynccontextmanager
 async def api_sim(scale: float = 0.005) -> AsyncIterator[tuple[str, ApiSim]]:
-    """Serve the simulated API on a free loopback port; yields (base_url, sim)."""
+    """Serve the simulated API in this event loop on a free loopback port; yields
+    (base_url, sim). For tests that read the sim's statistics."""
     sim = ApiSim(scale)
     app = Starlette(routes=[Route("/v1/chat/completions", sim.completions, methods=["POST"])])
     async with serve_asgi(app, "127.0.0.1", 0) as port:
         yield f"http://127.0.0.1:{port}/v1", sim
+
+
+@contextlib.asynccontextmanager
+async def api_sim_process(scale: float = 0.005) -> AsyncIterator[str]:
+    """Serve the simulated API from its own process on a free loopback port; yields
+    its base URL. A remote API does not share the players' event loop or CPU
+    time, so the benchmark runs its simulation of one apart from the players:
+    in the same loop, the simulation's streaming took a third of the CPU of a
+    pipelined run and delayed the players' own work."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "arena.bench.apisim",
+        "--scale",
+        repr(scale),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(30):
+            line = (await process.stdout.readline()).decode().strip()
+        if not line.startswith("http://"):
+            raise RuntimeError(f"the api-sim process did not start (it printed {line!r})")
+        yield line
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()
+
+
+async def _serve_forever(scale: float) -> None:
+    async with api_sim(scale) as (url, _sim):
+        print(url, flush=True)
+        await asyncio.Event().wait()  # until the parent terminates this process
+
+
+def main() -> None:
+    """``python -m arena.bench.apisim``: serve the simulation until terminated,
+    after printing its base URL."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--scale", type=float, default=0.005, help="latency scale")
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(args.scale))
+
+
+if __name__ == "__main__":
+    main()

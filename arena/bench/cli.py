@@ -82,6 +82,12 @@ def show(result: WorkloadResult) -> None:
     show_default=True,
     help="Pipelined: guesses of our own pending move to look through (0: none).",
 )
+@click.option(
+    "--max-branches",
+    type=int,
+    default=None,
+    help="Branches in flight at once per player  [default: k x depth].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--scale", default=0.005, show_default=True, help="api-sim: latency scale.")
 @click.option("--base-url", default=None, help="openai: endpoint (key from OPENAI_API_KEY).")
@@ -94,6 +100,7 @@ def speculation(
     k: int,
     depth: int,
     own_k: int,
+    max_branches: int | None,
     as_json: bool,
     scale: float,
     base_url: str | None,
@@ -122,6 +129,7 @@ def speculation(
                 k=k,
                 depth=depth,
                 own_k=own_k,
+                max_branches=max_branches,
                 options=options,
                 progress=progress,
             )

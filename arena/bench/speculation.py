@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.accounting import account_game
-from arena.bench.apisim import api_sim
+from arena.bench.apisim import api_sim_process
 from arena.play import play_game
 from arena.store import Store
 from clients.players import parse_player_spec
@@ -164,10 +164,13 @@ def _ideal_pipelined_saving_ms(
     """What an ideal pipelined scheduler saves with the same calls, hits and latencies.
 
     Each move is ready at the earliest of: the actor on the real position (from
-    the opponent's move); a one-step branch (from the opponent's turn start plus
-    one speculator call) if the opponent's move was in the top k; an own-window
-    branch (from the start of the call that produced our previous move plus two
-    speculator calls) if, besides, our previous move was in the top ``own_k``.
+    the opponent's move); a one-step branch (from the end of the call that
+    produced our previous move, which may be before the opponent's turn began,
+    plus one speculator call) if the opponent's move was in the top k; an
+    own-window branch (from the start of the call that produced our previous
+    move plus two speculator calls) if, besides, our previous move was in the
+    top ``own_k``. Branches are unlimited in number: no schedule of these calls
+    saves more.
     That last hit is read from the opponent's prediction of our move: in the
     benchmark both players run the same speculator, so they rank alike.
     """
@@ -180,7 +183,8 @@ def _ideal_pipelined_saving_ms(
         previous = sent[i - 1] if i >= 1 else 0.0
         options = [(previous + a.actor_ms, previous)]
         if i >= 1 and a.hit_rank is not None and a.hit_rank <= k:
-            start = (sent[i - 2] if i >= 2 else 0.0) + speculator_ms
+            known = began[i - 2] + float(ordered[i - 2].actor_ms) if i >= 2 else 0.0
+            start = known + speculator_ms
             options.append((start + a.actor_ms, start))
             prior = ordered[i - 1]
             if i >= 2 and prior.hit_rank is not None and prior.hit_rank <= own_k:
@@ -268,6 +272,8 @@ class SpeculationBench:
     k: int = 1
     depth: int = 1
     own_k: int = 1
+    max_branches: int | None = None
+    """Branches in flight at once per player (default ``k * depth``)."""
     db: str | None = None
     progress: Callable[[str], None] = lambda _line: None
 
@@ -278,7 +284,7 @@ class SpeculationBench:
         return (
             f"{self.workload.actor}{joiner}{self.workload.speculation},"
             f"k={self.k},depth={self.depth},own_k={self.own_k},"
-            f"max_branches={max(1, self.k * self.depth)},"
+            f"max_branches={self.max_branches or max(1, self.k * self.depth)},"
             f"threshold={PIPELINE_THRESHOLD if self.depth >= 2 else 0.0}"
         )
 
@@ -297,7 +303,7 @@ class SpeculationBench:
                         specs,
                         game=self.workload.game,
                         time_control="none",
-                        max_plies=len(opening) + self.plies,
+                        max_plies=self.plies,  # counted from the opening's position
                         opening=opening if self.workload.game == "chess" else (),
                     )
                     store = await Store.open(db)
@@ -348,13 +354,15 @@ async def workload(name: str, options: WorkloadOptions) -> AsyncIterator[Workloa
             name="stockfish", actor="stockfish:nodes=150000", speculation="spec=engine,spec_depth=9"
         )
     elif name == "api-sim":
-        async with api_sim(options.scale) as (url, _sim):
+        async with api_sim_process(options.scale) as url:
             yield Workload(
                 name="api-sim",
                 # The simulated actor's latency tail (lognormal, sd 162 s at scale 1) sets
                 # the per-call cap: 20 times the paper's mean, scaled.
+                # parallel: a remote API serves calls side by side, though this
+                # simulation of one listens on loopback.
                 actor=(
-                    f"llm:model=sim-actor,base_url={url},max_tokens=16000,"
+                    f"llm:model=sim-actor,base_url={url},parallel=true,max_tokens=16000,"
                     f"timeout_s={max(10.0, 221.7 * 20 * options.scale):g}"
                 ),
                 speculation="spec=llm,spec_model=sim-speculator",
@@ -385,13 +393,21 @@ async def run_bench(
     k: int,
     depth: int,
     own_k: int = 1,
+    max_branches: int | None = None,
     options: WorkloadOptions | None = None,
     progress: Callable[[str], None] = lambda _line: None,
 ) -> WorkloadResult:
     """Run one workload by name."""
     async with workload(name, options or WorkloadOptions()) as chosen:
         bench = SpeculationBench(
-            chosen, games=games, plies=plies, k=k, depth=depth, own_k=own_k, progress=progress
+            chosen,
+            games=games,
+            plies=plies,
+            k=k,
+            depth=depth,
+            own_k=own_k,
+            max_branches=max_branches,
+            progress=progress,
         )
         return await bench.run()
 

@@ -13,6 +13,7 @@ from arena.store.db import (
     database_url,
     hash_token,
     now_ms,
+    redact_url,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "database_url",
     "hash_token",
     "now_ms",
+    "redact_url",
 ]

@@ -1,9 +1,10 @@
 """The store: every read and write of the arena's database, as async methods.
 
-SQLAlchemy 2 async Core over aiosqlite by default, so PostgreSQL is a URL away.
-SQLite runs in WAL mode with ``synchronous=FULL``: a transaction that returned
-is on disk, so a move acknowledged after its commit survives a crash of the
-process or of the machine.
+SQLAlchemy 2 async Core over aiosqlite by default, or PostgreSQL through asyncpg
+when the database is a ``postgresql+asyncpg://`` URL (the engine for several
+server processes, see :mod:`arena.cluster`). SQLite runs in WAL mode with
+``synchronous=FULL``: a transaction that returned is on disk, so a move
+acknowledged after its commit survives a crash of the process or of the machine.
 
 Tokens are stored as SHA-256 hashes. They are 192-bit random strings, so a
 fast hash is enough (there is nothing to brute-force); the plain token is
@@ -22,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, event, func, insert, select, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import Executable
@@ -47,6 +48,7 @@ __all__ = [
     "database_url",
     "hash_token",
     "now_ms",
+    "redact_url",
 ]
 
 
@@ -79,11 +81,41 @@ def new_game_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
+_SCHEMES = {
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+"""URL schemes accepted for ``--db``, and the SQLAlchemy driver each one means."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@")[-1] if "@" in url else url
+
+
 def database_url(db: str) -> str:
-    """A SQLAlchemy URL from a path (``arena.db``) or a URL (``postgresql+asyncpg://``)."""
-    if "://" in db:
-        return db
-    return f"sqlite+aiosqlite:///{Path(db).expanduser().resolve()}"
+    """A SQLAlchemy URL from a path (``arena.db``) or a URL (``postgresql+asyncpg://...``;
+    ``postgresql://`` and ``sqlite://`` name the same drivers).
+
+    Raises :class:`StoreError` naming the URL (password redacted) for a scheme
+    the arena cannot use.
+    """
+    if "://" not in db:
+        return f"sqlite+aiosqlite:///{Path(db).expanduser().resolve()}"
+    scheme, rest = db.split("://", 1)
+    driver = _SCHEMES.get(scheme.lower())
+    if driver is None:
+        raise StoreError(
+            f"unsupported database URL {redact_url(db)!r}: give a SQLite file path or a "
+            "URL postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
+    return f"{driver}://{rest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,17 +344,42 @@ class Store:
         self.group = GroupCommitter(self.commit_moves)
         """Batches concurrent :meth:`commit_move` calls into shared transactions."""
         self._move_writer = move_writer
+        self.node_id: int | None = None
+        """The cluster node this process is (:mod:`arena.cluster`), recorded as the
+        owner of the games it creates; ``None`` on SQLite (one process)."""
+
+    @property
+    def url(self) -> str:
+        """The database URL, password redacted."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether the database is PostgreSQL (several processes may share it)."""
+        return self.engine.dialect.name == "postgresql"
 
     @classmethod
     async def open(cls, db: str) -> Store:
-        """Open (creating and migrating as needed) the database at path or URL ``db``."""
+        """Open (creating and migrating as needed) the database at path or URL ``db``.
+
+        Raises :class:`StoreError` naming the URL (password redacted) when the
+        URL is not one the arena can use or the server cannot be reached.
+        """
         url = database_url(db)
-        engine = create_async_engine(url)
+        try:
+            engine = create_async_engine(url)
+        except (ArgumentError, ImportError, ValueError) as exc:
+            raise StoreError(f"bad database URL {redact_url(url)!r}: {exc}") from None
         if url.startswith("sqlite"):
             sync_engine: Engine = engine.sync_engine
             event.listen(sync_engine, "connect", _set_sqlite_pragmas)
-        async with engine.begin() as conn:
-            await conn.run_sync(migrate)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(migrate)
+        except (OSError, DBAPIError) as exc:
+            await engine.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StoreError(f"cannot open the database {redact_url(url)}: {reason}") from None
         move_writer = None
         path = engine.url.database
         if url.startswith("sqlite+aiosqlite:") and path and path != ":memory:":
@@ -461,6 +518,7 @@ class Store:
                             round=round_no,
                             opening=opening,
                             pairing_key=pairing_key,
+                            owner_node=self.node_id,
                         )
                     )
                 return game_id
@@ -648,6 +706,7 @@ class Store:
                     status="running",
                     created_at=int(now_ms()),
                     runner=runner,
+                    owner_node=self.node_id,
                 )
             )
         return tournament_id
@@ -692,8 +751,13 @@ class Store:
                 .values(status=status, finished_at=finished)
             )
 
-    async def get_moves(self, game_id: str) -> list[MoveRow]:
-        query = select(t.moves).where(t.moves.c.game_id == game_id).order_by(t.moves.c.ply)
+    async def get_moves(self, game_id: str, from_ply: int = 0) -> list[MoveRow]:
+        """The game's moves in order (those from ply ``from_ply`` on)."""
+        query = (
+            select(t.moves)
+            .where((t.moves.c.game_id == game_id) & (t.moves.c.ply >= from_ply))
+            .order_by(t.moves.c.ply)
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
@@ -796,8 +860,9 @@ class Store:
         async with self.engine.connect() as conn:
             return {int(i) for i in (await conn.execute(query)).scalars()}
 
-    async def unfinished_games(self) -> list[GameRow]:
-        """Games created or in progress (what a restarted server resumes), oldest first."""
+    async def unfinished_games(self, *, bot_id: int | None = None) -> list[GameRow]:
+        """Games created or in progress (what a restarted server resumes), oldest first;
+        with ``bot_id``, only that bot's."""
         query = (
             select(*_GAME_COLUMNS)
             .join(_s0, _s0.c.id == t.games.c.seat0_bot_id)
@@ -805,6 +870,10 @@ class Store:
             .where(t.games.c.status != "finished")
             .order_by(t.games.c.created_at, t.games.c.id)
         )
+        if bot_id is not None:
+            query = query.where(
+                (t.games.c.seat0_bot_id == bot_id) | (t.games.c.seat1_bot_id == bot_id)
+            )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_game_row(r) for r in rows]

@@ -18,7 +18,10 @@ from sqlalchemy import Connection, inspect, text
 
 from arena.store import schema
 
-__all__ = ["MIGRATIONS", "migrate"]
+__all__ = ["MIGRATIONS", "MIGRATION_LOCK", "migrate"]
+
+MIGRATION_LOCK = 0x4152_454E_4100_0001
+"""The PostgreSQL advisory lock key held while migrating (``AREN A`` + 1)."""
 
 
 def _v1_initial(conn: Connection) -> None:
@@ -54,17 +57,36 @@ def _v4_hosted_tournaments(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_tokens_bot ON tokens (bot_id)"))
 
 
+def _v5_cluster(conn: Connection) -> None:
+    """Add what several processes on one PostgreSQL database share: the owner of each
+    game and server-run tournament, and the tables of :mod:`arena.cluster` (nodes,
+    presence of bots, seeks, mail between nodes)."""
+    _add_column(conn, "games", "owner_node", "INTEGER")
+    _add_column(conn, "tournaments", "owner_node", "INTEGER")
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_games_owner ON games (owner_node, status)"))
+    cluster = [schema.nodes, schema.presence, schema.seeks, schema.cluster_mail]
+    schema.metadata.create_all(conn, tables=cluster)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial,
     _v2_moves_position_key,
     _v3_games_pairing_key,
     _v4_hosted_tournaments,
+    _v5_cluster,
 ]
 """Migration ``i`` brings the schema to version ``i + 1``."""
 
 
 def migrate(conn: Connection) -> int:
-    """Apply every pending migration; return the schema version reached."""
+    """Apply every pending migration; return the schema version reached.
+
+    On PostgreSQL a transaction-level advisory lock serialises processes that
+    start at the same moment on one database: the second waits, then finds the
+    migrations applied.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
     conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
     current = conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar() or 0
     if current > len(MIGRATIONS):

@@ -23,7 +23,19 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["bots", "games", "metadata", "moves", "predictions", "tokens", "tournaments"]
+__all__ = [
+    "bots",
+    "cluster_mail",
+    "games",
+    "metadata",
+    "moves",
+    "nodes",
+    "predictions",
+    "presence",
+    "seeks",
+    "tokens",
+    "tournaments",
+]
 
 metadata = MetaData()
 
@@ -61,6 +73,7 @@ tournaments = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("finished_at", BigInteger, nullable=True),
     Column("runner", String(16), nullable=True),  # "server" (hosted by arena serve) or NULL (v4)
+    Column("owner_node", Integer, nullable=True),  # the nodes.id running it (v5; PostgreSQL)
 )
 
 games = Table(
@@ -89,9 +102,11 @@ games = Table(
     Column("round", Integer, nullable=True),
     Column("opening", Text, nullable=True),
     Column("pairing_key", String(200), nullable=True),  # a tournament's planned game
+    Column("owner_node", Integer, nullable=True),  # the nodes.id hosting it (v5; PostgreSQL)
     Index("ix_games_status", "status"),
     Index("ix_games_tournament", "tournament_id", "pairing_key"),
     Index("ix_games_created", "created_at"),
+    Index("ix_games_owner", "owner_node", "status"),
 )
 
 moves = Table(
@@ -126,4 +141,48 @@ predictions = Table(
     Column("probs", JSON, nullable=True),
     Column("received_at", Float, nullable=False),
     Index("ix_predictions_game_ply", "game_id", "ply"),
+)
+
+# ---------------------------------------------------------------------- cluster (v5)
+# Several `arena serve` processes on one PostgreSQL database (arena.cluster). Each
+# process is a node; it is alive while its session holds the advisory lock on its id.
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),  # host:pid, for people
+    Column("started_at", BigInteger, nullable=False),
+)
+
+presence = Table(
+    "presence",
+    metadata,
+    Column("bot_id", Integer, nullable=False),
+    Column("node_id", Integer, nullable=False),
+    Column("since", BigInteger, nullable=False),
+    PrimaryKeyConstraint("bot_id", "node_id"),
+)
+
+seeks = Table(
+    "seeks",
+    metadata,
+    Column("bot_id", Integer, primary_key=True),  # one seek per bot
+    Column("node_id", Integer, nullable=False),
+    Column("ref", String(32), nullable=False),  # the seek's id on its node
+    Column("game", String(64), nullable=False),
+    Column("time_control", String(32), nullable=False),
+    Column("max_plies", Integer, nullable=True),
+    Column("opponent", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+cluster_mail = Table(
+    "cluster_mail",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("node_id", Integer, nullable=False),  # the addressee
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_cluster_mail_node", "node_id"),
 )

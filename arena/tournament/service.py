@@ -42,6 +42,8 @@ class TournamentService:
         """Serve ``server`` and resume its unfinished tournaments; their ids."""
         self._server = server
         rows = await self.store.list_tournaments(status="running", runner=RUNNER)
+        if server.cluster is not None:  # only those this node took over from a node gone
+            rows = [r for r in rows if r.id in server.cluster.tournaments]
         for row in reversed(rows):  # oldest first
             log.info("resuming tournament %s (%s)", row.id, row.name)
             self._launch(row.id)

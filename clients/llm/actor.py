@@ -36,8 +36,8 @@ class LLMActor:
 
     def __init__(self, options: LLMOptions, client: openai.AsyncOpenAI | None = None) -> None:
         self.options = options
-        self.resource: str | None = options.base_url
-        """The endpoint URL (``None`` for api.openai.com, whose capacity is not ours)."""
+        self.resource: str | None = options.resource
+        """The endpoint, when calls compete for it (see :attr:`LLMOptions.parallel`)."""
         self.endpoint = Endpoint(options, client)
         self._clocks: tuple[int | None, int | None] = (None, None)
 

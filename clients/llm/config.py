@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 __all__ = ["NO_KEY", "LLMOptions"]
 
@@ -52,6 +54,22 @@ class LLMOptions:
     """Cap on one call, in seconds; the game clock may lower it."""
     stream: bool = True
     """Stream replies, so tokens are metered as they arrive and a cancel stops the server."""
+    parallel: bool | None = None
+    """Whether the endpoint serves calls side by side without slowing each one down
+    (a remote API, a batching server): then speculative branches cost tokens but
+    not the actor's time, and pipelined speculation may look through our own
+    pending move. ``False``: calls compete for one server (a llama.cpp server on
+    this machine), which the adaptive policy watches. ``None``: ``False`` for an
+    endpoint on this machine (loopback), ``True`` otherwise."""
+
+    @property
+    def resource(self) -> str | None:
+        """The endpoint as a resource actor calls and branches compete for, or
+        ``None`` when it serves them side by side (see :attr:`parallel`)."""
+        parallel = self.parallel
+        if parallel is None:
+            parallel = not _on_this_machine(self.base_url)
+        return None if parallel else (self.base_url or "api.openai.com")
 
     def __post_init__(self) -> None:
         if self.structured not in _STRUCTURED:
@@ -68,3 +86,16 @@ class LLMOptions:
             raise ValueError(f"timeout_s={self.timeout_s}; expected a positive number of seconds")
         if not self.model:
             raise ValueError("model is empty; give the model name the endpoint serves")
+
+
+def _on_this_machine(base_url: str | None) -> bool:
+    """Whether ``base_url`` points at this machine (loopback), e.g. a local llama.cpp server."""
+    if base_url is None:
+        return False
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -8,12 +8,13 @@ sequentially, which is what keeps speculation lossless at temperature 0.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from clients.speculation import Position
-from games import GameError
+from games import GameError, get_game
 
 __all__ = [
     "JSONObject",
@@ -72,12 +73,11 @@ def game_so_far(position: Position) -> str:
     game = position.game
     if not position.moves:
         return "(none yet)"
-    state = game.initial_state() if position.initial is None else position.initial
-    shown: list[str] = []
+    initial = None if position.initial is None else game.encode_state(position.initial)
     try:
-        for move in position.moves:
-            shown.append(game.display_move(state, move))
-            state = game.apply(state, move)
+        for end in range(0, len(position.moves), 200):  # bounds the recursion on long games
+            _display_line(game.info.name, initial, position.moves[:end])
+        shown, _state = _display_line(game.info.name, initial, position.moves)
     except GameError:
         return " ".join(position.moves)
     if game.info.name != "chess":
@@ -86,6 +86,22 @@ def game_so_far(position: Position) -> str:
     for i, san in enumerate(shown):
         parts.append(f"{i // 2 + 1}. {san}" if i % 2 == 0 else san)
     return " ".join(parts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _display_line(
+    name: str, initial: str | None, moves: tuple[str, ...]
+) -> tuple[tuple[str, ...], Any]:
+    """``moves`` of the registered game ``name`` in display notation from
+    ``initial`` (encoded; ``None``: the game's start), and the state after them.
+    Memoised by prefix: the prompts of one game (real and speculative) share all
+    but their last moves, so each costs one ``apply`` instead of a replay of the
+    whole game."""
+    game = get_game(name)
+    if not moves:
+        return (), game.initial_state() if initial is None else game.decode_state(initial)
+    shown, state = _display_line(name, initial, moves[:-1])
+    return (*shown, game.display_move(state, moves[-1])), game.apply(state, moves[-1])
 
 
 def _seat(position: Position) -> str:

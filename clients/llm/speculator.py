@@ -28,7 +28,7 @@ class LLMSpeculator:
 
     def __init__(self, options: LLMOptions, client: openai.AsyncOpenAI | None = None) -> None:
         self.options = options
-        self.resource: str | None = options.base_url
+        self.resource: str | None = options.resource
         self.endpoint = Endpoint(options, client)
 
     async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 
 import httpx
+import pytest
 
 from arena.bench.apisim import (
     RANK_SHARES,
     actor_move,
     api_sim,
+    api_sim_process,
     latency_s,
     lognormal_params,
     speculator_ranking,
@@ -74,3 +76,20 @@ async def test_server_answers_and_charges_tokens() -> None:
     assert reply["usage"]["total_tokens"] == 12000
     assert bad.status_code == 404 and "sim-actor" in bad.json()["error"]["message"]
     assert sim.stats.calls["sim-actor"] == 1
+
+
+async def test_the_simulation_runs_in_its_own_process() -> None:
+    """api_sim_process serves the same answers from a child process, stopped on exit."""
+    body = {
+        "model": "sim-actor",
+        "messages": [{"role": "user", "content": "State: abc\nLegal moves: m1, m2, m3\nplay"}],
+    }
+    async with api_sim_process(scale=0.0001) as base_url, httpx.AsyncClient() as http:
+        reply = (await http.post(f"{base_url}/chat/completions", json=body)).json()
+    assert (
+        reply["choices"][0]["message"]["content"]
+        == f"Move: {actor_move('abc', ['m1', 'm2', 'm3'])}"
+    )
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(httpx.ConnectError):  # the process is gone
+            await http.post(f"{base_url}/chat/completions", json=body)

@@ -37,3 +37,12 @@ def test_one_step_ideal() -> None:
     """A hit answers S + L after the opponent's turn began, minus its response."""
     moves = [move(0, None, response_ms=100.0), move(1, 1, response_ms=20.0)]
     assert _ideal_saving_ms(moves, 10.0, k=1) == 100.0 - (10.0 + 100.0 - 100.0)
+
+
+def test_pipelined_ideal_guesses_from_when_our_move_was_computed() -> None:
+    """Our reply known before the opponent's move arrived (a finished branch) lets the
+    next window open then, not when the move was sent: ply 1 is computed at 60 but
+    sent at 100, so ply 3's branch starts at 60 + 10 and is ready at 170, before the
+    real ply 2 arrives at 200."""
+    moves = [move(0, None), move(1, 1, actor_ms=50.0), move(2, None), move(3, 1)]
+    assert _ideal_pipelined_saving_ms(moves, 10.0, k=1, own_k=0) == 350.0 - 200.0

@@ -25,6 +25,7 @@ from clients.llm import (
 from clients.llm.endpoint import retry_after_s
 from clients.llm.parse import MAX_REPLY_CHARS, parse_guesses, parse_move
 from clients.llm.prompt import actor_prompt, guesses_schema, move_schema, speculator_prompt
+from clients.players import parse_player_spec
 from clients.speculation import Guess, Meter, Position, Speculation, SpeculationConfig
 from games import get_game, replay
 from tests.fake_openai import (
@@ -509,3 +510,18 @@ async def test_speculator_returns_nothing_on_failure(step: Step) -> None:
     """Garbage, errors and timeouts give [] and never raise."""
     async with fake_openai([step, step]) as fake, speculator_on(fake, timeout_s=0.3) as s:
         assert await s.predict(START, 3, Meter()) == []
+
+
+def test_parallel_endpoints_are_not_a_shared_resource() -> None:
+    """An endpoint on this machine is a resource calls compete for (watched, no own
+    windows); a remote one, or one declared parallel, serves branches side by side."""
+    local = LLMOptions(model="m", base_url="http://localhost:8080/v1")
+    assert local.resource == "http://localhost:8080/v1"
+    assert LLMOptions(model="m", base_url="http://[::1]:8080/v1").resource is not None
+    assert LLMOptions(model="m", base_url="https://openrouter.ai/api/v1").resource is None
+    assert LLMOptions(model="m").resource is None  # api.openai.com
+    declared = parse_player_spec("llm:model=m,base_url=http://127.0.0.1:9/v1,parallel=true")
+    assert declared.build().actor.resource is None
+    assert LLMOptions(model="m", base_url="https://x.example/v1", parallel=False).resource == (
+        "https://x.example/v1"
+    )

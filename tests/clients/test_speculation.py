@@ -207,7 +207,7 @@ async def test_a_likelier_branch_preempts_a_running_one() -> None:
     likely = {"e2e4": 0.1, "d2d4": 0.8, "c2c4": 0.05}
     for move, p in likely.items():
         spec._likelihood[(move,)] = p
-        spec._offer_branch(position([move]), 1, 1)
+        spec._offer_branch(position([move]), 1)
         await asyncio.sleep(0)
     assert actor.calls == [("e2e4",)]  # started, then preempted before it could finish
     assert ("e2e4",) not in spec._branches
@@ -237,15 +237,21 @@ async def test_token_budget_stops_branches() -> None:
     await spec.close()
 
 
+def first(position: Position) -> str:
+    """What CountingActor plays: the first legal move in sorted order."""
+    return sorted(position.legal_moves())[0]
+
+
+class Oracle:
+    """Always predicts what CountingActor plays."""
+
+    async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
+        return [Guess(first(position), 1.0)]
+
+
 async def test_pipelined_chains_hits() -> None:
     """With depth 2, a hit finds the next window already open and its branch computed."""
     actor = CountingActor()
-
-    # always predict what CountingActor plays: the first legal move in sorted order
-    class Oracle:
-        async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
-            return [Guess(sorted(position.legal_moves())[0], 1.0)]
-
     spec = Speculation(actor, Oracle(), SpeculationConfig(k=1, depth=2, max_branches=2))
     p0 = position([])
     spec.opponent_to_move(p0)
@@ -258,6 +264,28 @@ async def test_pipelined_chains_hits() -> None:
     p2 = p1.after(report.move)
     p3 = p2.after(sorted(p2.legal_moves())[0])
     assert p3.moves in {c for c in actor.calls}  # the next reply was computed in advance
+    await spec.close()
+    assert spec.live_tasks() == []
+
+
+async def test_pipelined_window_reopens_after_every_hit() -> None:
+    """Depth counts our moves ahead of the real game: however long the chain of hits,
+    each opponent turn finds our reply and our next reply (after its guessed answer)
+    computed already."""
+    actor = CountingActor()
+    spec = Speculation(actor, Oracle(), SpeculationConfig(k=1, depth=2, max_branches=2))
+    p = position([])
+    for _ in range(6):
+        spec.opponent_to_move(p)
+        for _ in range(10):  # let the chain of windows and branches run
+            await asyncio.gather(*spec.live_tasks())
+        ours = p.after(first(p))
+        next_ours = ours.after(first(ours)).after(first(ours.after(first(ours))))
+        assert ours.moves in actor.calls
+        assert next_ours.moves in actor.calls
+        report = await spec.decide(ours)
+        assert report.speculation == "hit"
+        p = ours.after(report.move)
     await spec.close()
     assert spec.live_tasks() == []
 

@@ -30,8 +30,13 @@ CHESS = {
     "max_plies": 24,
     "concurrency": 2,
     "players": [
-        {"name": "sf-pipelined", "spec": "stockfish:nodes=3000,spec=engine,k=2,depth=2"},
-        {"name": "sf-onestep", "spec": "stockfish:nodes=1000,spec=engine,k=1"},
+        # The speculator (300 nodes) is far faster than the actors, so predictions
+        # arrive and branches run before the opponent moves even on a loaded machine.
+        {
+            "name": "sf-pipelined",
+            "spec": "stockfish:nodes=20000,spec=engine,spec_nodes=300,k=2,depth=2",
+        },
+        {"name": "sf-onestep", "spec": "stockfish:nodes=10000,spec=engine,spec_nodes=300,k=1"},
         {"name": "rnd", "spec": "random:seed=1"},
     ],
     "anchor": {"player": "rnd", "rating": 1000},

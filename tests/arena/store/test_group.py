@@ -183,10 +183,10 @@ async def test_host_acknowledges_and_relays_only_after_the_group_commit(
         await store.close()
 
 
-async def test_sqlite_writer_stores_moves_positions_and_finished_games(tmp_path: Path) -> None:
-    """The SQLite batch writer stores every move with its meta, each game's new position,
-    and the end of a game a move finished, as the SQLAlchemy path would."""
-    store = await Store.open(str(tmp_path / "arena.db"))
+async def test_a_batch_stores_moves_positions_and_finished_games(any_db: str) -> None:
+    """One batch stores every move with its meta, each game's new position, and the end
+    of a game a move finished (SQLite's writer thread and PostgreSQL's executemany)."""
+    store = await Store.open(any_db)
     try:
         white, black = await store.add_bot("w"), await store.add_bot("b")
         ids = []
