@@ -114,7 +114,7 @@ def serve(
     only the games of servers that are gone (docs/scaling.md).
     """
     from arena.limits import Limits
-    from arena.serve import configure_logging, running_server
+    from arena.serve import configure_logging, running_server, tune_gc_for_serving
 
     configure_logging(log_level)
     limits = (
@@ -133,6 +133,7 @@ def serve(
             allowed_origins=allowed_origins,
         ) as server:
             resumed = len(server.host.recovered)
+            tune_gc_for_serving()  # after start-up: what exists now is frozen
             console.print(
                 f"arena serving [bold]{server.url}[/] "
                 f"(bots: {server.ws_url}, db: {db}); "

@@ -219,8 +219,10 @@ class Match:
             canonical = self.game.normalize_move(self.state, move)
         except IllegalMoveError as exc:
             return self._illegal(seat, exc)
-        display = self.game.display_move(self.state, canonical)
         new_state = self.game.apply(self.state, canonical)
+        display = self.game.display_move(
+            self.state, canonical
+        )  # after apply: chess reuses its work
         response_ms = round(self.clock.elapsed_ms(now_ms))
         clock = self.clock.after_move(seat, now_ms, self.config.time_control)
         played = replace(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
@@ -20,12 +21,13 @@ from arena.host import Host
 from arena.limits import Limits
 from arena.server import create_app
 from arena.store import Store
+from arena.wsprotocol import ReadAheadProtocol
 
 if TYPE_CHECKING:
     from arena.cluster import Cluster
     from arena.tournament.service import TournamentService
 
-__all__ = ["RunningServer", "running_server", "serve_asgi"]
+__all__ = ["GC_THRESHOLDS", "RunningServer", "running_server", "serve_asgi", "tune_gc_for_serving"]
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +139,10 @@ async def running_server(
             app,
             host_name,
             port,
-            ws="websockets-sansio",
+            ws=ReadAheadProtocol,
+            # Frames are small JSON: compressing each costs more CPU than it saves
+            # (an eighth of the server's time under load), so it is not offered.
+            ws_per_message_deflate=False,
             ws_max_size=limits.max_message_bytes,
             ws_ping_interval=limits.ping_interval_s,
             ws_ping_timeout=limits.ping_timeout_s,
@@ -179,6 +184,30 @@ async def _poll_revocations(host: Host, every_s: float, stop: asyncio.Event) -> 
             continue
         if revoked:
             log.info("closing %d connection(s) whose token was revoked", host.revoke(revoked))
+
+
+GC_THRESHOLDS = (10_000, 50, 100)
+"""Collection thresholds of a serving process (Python's defaults are 700, 10, 10)."""
+
+
+def tune_gc_for_serving() -> None:
+    """Make the cyclic garbage collector cheap for a long-running server.
+
+    Under load a server process holds hundreds of thousands of long-lived
+    objects (connections, games, their move records), and every move makes
+    short-lived ones (boards, frames) that live as long as a turn. With
+    Python's default thresholds those outlive a young collection, are
+    promoted, and trigger full collections every few seconds: measured with
+    ``arena bench load``, 60% of the server's CPU went to the collector, in
+    pauses of up to 0.6 s. Here, what exists after start-up is frozen (never
+    scanned again) and young collections run every 10,000 allocations
+    instead of 700, so objects that live a turn die before they are
+    promoted. Reference counting frees almost everything anyway; only
+    cycles wait for a collection.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def configure_logging(level: str = "info") -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from arena.bench.speculation import WORKLOADS, WorkloadOptions, WorkloadResult, run_bench
+
+if TYPE_CHECKING:
+    from arena.bench.load import LoadReport
 
 __all__ = ["bench"]
 
@@ -192,3 +196,102 @@ def crash(kills: int, up_min: float, up_max: float, seed: int, as_json: bool) ->
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "NO"
+
+
+@bench.command("load")
+@click.option("--games", default=1000, show_default=True, help="Games played at once.")
+@click.option("--spectators", default=100, show_default=True, help="Spectator connections.")
+@click.option(
+    "--rate",
+    type=float,
+    default=None,
+    help="Moves/s offered over all games [default: 2 per game, a move every 0.5 s in "
+    "each game]; 0: every bot answers at once (saturation: the most the server commits).",
+)
+@click.option("--duration", default=30.0, show_default=True, help="Measuring window (seconds).")
+@click.option("--warmup", default=5.0, show_default=True, help="Play before the window (s).")
+@click.option("--max-plies", default=200, show_default=True, help="Plies per game.")
+@click.option("--time-control", default="300+5", show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Seed of the scripted lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def load(
+    games: int,
+    spectators: int,
+    rate: float | None,
+    duration: float,
+    warmup: float,
+    max_plies: int,
+    time_control: str,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Play many games at once between lightweight websocket bots (plus spectators)
+    against a real `arena serve` on loopback; print games held, moves committed per
+    second, relay latency (p50/p99/p99.9), errors and the server's peak memory."""
+    from arena.bench.load import LoadOptions, run_load_bench
+
+    options = LoadOptions(
+        games=games,
+        spectators=spectators,
+        rate=rate,
+        duration_s=duration,
+        warmup_s=warmup,
+        max_plies=max_plies,
+        time_control=time_control,
+        seed=seed,
+    )
+    try:
+        options.check()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+    def progress(line: str) -> None:
+        console.print(line, highlight=False)
+
+    report = asyncio.run(run_load_bench(options, progress=progress))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=1))
+        return
+    show_load(report)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def show_load(report: LoadReport) -> None:
+    """Print one load run's figures as a table."""
+    mode = (
+        "saturation: every bot answers at once"
+        if report.offered_moves_per_s is None
+        else f"offered {report.offered_moves_per_s:g} moves/s"
+    )
+    table = Table(
+        title=f"load bench: {report.games} games, {report.spectators} spectators ({mode})"
+    )
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("games held (min / max of samples)", f"{report.games_held_min} / {report.games_held_max}"),
+        ("moves committed per second", f"{report.moves_per_s:.0f}"),
+        ("moves committed in the window", f"{report.moves_committed} in {report.window_s:.1f} s"),
+        ("relay latency p50", _ms(report.relay.p50_ms)),
+        ("relay latency p99", _ms(report.relay.p99_ms)),
+        ("relay latency p99.9", _ms(report.relay.p999_ms)),
+        ("relay latency max", _ms(report.relay.max_ms)),
+        ("move_ack latency p50 / p99", f"{_ms(report.ack.p50_ms)} / {_ms(report.ack.p99_ms)}"),
+        ("spectator latency p50 / p99",
+         f"{_ms(report.spectator.p50_ms)} / {_ms(report.spectator.p99_ms)}"),
+        ("errors", str(report.errors)),
+        ("moves acknowledged / stored", f"{report.moves_acked} / {report.moves_stored}"),
+        ("server peak memory (VmHWM)", f"{report.server_peak_rss_mb:.0f} MB"),
+        ("server / generator CPU (cores)",
+         f"{report.server_cpu_share:.2f} / {report.generator_cpu_share:.2f}"),
+        ("load average before / after", "{:.2f} / {:.2f}".format(*report.load_average)),
+        ("set-up", f"{report.setup_s:.1f} s"),
+    ]  # fmt: skip
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+    for line in report.error_texts + report.server_errors:
+        console.print(line, highlight=False)

@@ -13,6 +13,7 @@ shown once, when it is created.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -21,15 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, case, event, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, event, func, insert, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.expression import Executable
 
 from arena.match import MoveRecord
 from arena.store import schema as t
+from arena.store.group import GroupCommitter, PendingMove
 from arena.store.migrations import migrate
+from arena.store.sqlite_writer import SqliteMoveWriter
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -231,6 +235,85 @@ def _set_sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+_UPDATE_POSITION = (
+    update(t.games)
+    .where(t.games.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        ply=bindparam("b_ply"),
+        clock0_ms=bindparam("b_clock0"),
+        clock1_ms=bindparam("b_clock1"),
+    )
+)
+"""A game's new position after a move (executed for many games at once)."""
+
+_UPDATE_FINISHED = _UPDATE_POSITION.values(
+    status="finished",
+    result=bindparam("b_result"),
+    winner=bindparam("b_winner"),
+    reason=bindparam("b_reason"),
+    finished_at=bindparam("b_finished_at"),
+)
+"""The same for a move that ended its game."""
+
+
+def _move_statements(
+    batch: Sequence[PendingMove], committed_at: float
+) -> list[tuple[Executable, list[dict[str, Any]]]]:
+    """The statements (each run once for a list of parameters) storing ``batch``."""
+    rows = [
+        {
+            "game_id": m.game_id,
+            "ply": m.record.ply,
+            "seat": m.record.seat,
+            "move": m.record.move,
+            "display": m.record.display,
+            "state_after": m.record.state_after,
+            "turn_started_at": m.turn_started_at,
+            "received_at": m.received_at,
+            "committed_at": committed_at,
+            "response_ms": m.record.response_ms,
+            "clock0_ms": m.record.clocks_after[0],
+            "clock1_ms": m.record.clocks_after[1],
+            "meta": m.meta,
+            "position_key": m.position_key,
+        }
+        for m in batch
+    ]
+    positions = [
+        {
+            "b_id": m.game_id,
+            "b_state": m.record.state_after,
+            "b_ply": m.record.ply + 1,
+            "b_clock0": m.record.clocks_after[0],
+            "b_clock1": m.record.clocks_after[1],
+        }
+        for m in batch
+        if m.finish is None
+    ]
+    finished = [
+        {
+            "b_id": m.game_id,
+            "b_state": m.record.state_after,
+            "b_ply": m.record.ply + 1,
+            "b_clock0": m.record.clocks_after[0],
+            "b_clock1": m.record.clocks_after[1],
+            "b_result": m.finish[0],
+            "b_winner": m.finish[1],
+            "b_reason": m.finish[2],
+            "b_finished_at": int(committed_at),
+        }
+        for m in batch
+        if m.finish is not None
+    ]
+    statements: list[tuple[Executable, list[dict[str, Any]]]] = [(insert(t.moves), rows)]
+    if positions:
+        statements.append((_UPDATE_POSITION, positions))
+    if finished:
+        statements.append((_UPDATE_FINISHED, finished))
+    return statements
+
+
 _s0 = aliased(t.bots, name="s0")
 _s1 = aliased(t.bots, name="s1")
 _GAME_COLUMNS = (t.games, _s0.c.name.label("p0"), _s1.c.name.label("p1"))
@@ -280,8 +363,11 @@ def _tournament_row(r: Any) -> TournamentRow:
 class Store:
     """Async access to the arena database. Open with :meth:`open`, then :meth:`close`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, move_writer: SqliteMoveWriter | None = None) -> None:
         self.engine = engine
+        self.group = GroupCommitter(self.commit_moves)
+        """Batches concurrent :meth:`commit_move` calls into shared transactions."""
+        self._move_writer = move_writer
         self.node_id: int | None = None
         """The cluster node this process is (:mod:`arena.cluster`), recorded as the
         owner of the games it creates; ``None`` on SQLite (one process)."""
@@ -320,9 +406,16 @@ class Store:
         except (OSError, DBAPIError, TimeoutError) as exc:
             await engine.dispose()
             raise connection_error(url, exc) from None
-        return cls(engine)
+        move_writer = None
+        path = engine.url.database
+        if url.startswith("sqlite+aiosqlite:") and path and path != ":memory:":
+            move_writer = SqliteMoveWriter(path)  # one hop per batch of moves
+        return cls(engine, move_writer)
 
     async def close(self) -> None:
+        await self.group.close()
+        if self._move_writer is not None:
+            await asyncio.to_thread(self._move_writer.close)
         await self.engine.dispose()
 
     # ------------------------------------------------------------------ bots and tokens
@@ -481,53 +574,56 @@ class Store:
         finish: tuple[str, int | None, str] | None = None,
         position_key: str | None = None,
     ) -> float:
-        """Store a move and the game's new position in one transaction.
+        """Store a move and the game's new position; return once they are committed.
 
         ``finish`` is ``(result, winner, reason)`` when the move ended the game.
         ``position_key`` is the key of the position before the move
         (:func:`arena.positions.position_key`), for :meth:`history`.
-        Returns the commit time (wall ms), after which the move may be relayed.
+        Moves of many games that arrive together are written in one
+        transaction (:mod:`arena.store.group`); this returns after that
+        transaction has committed, with its commit time (wall ms), after which
+        the move may be acknowledged and relayed.
         """
+        pending = PendingMove(
+            game_id=game_id,
+            record=record,
+            turn_started_at=turn_started_at,
+            received_at=received_at,
+            meta=meta,
+            finish=finish,
+            position_key=position_key,
+        )
+        return await self.group.commit(pending)
+
+    async def commit_moves(self, batch: Sequence[PendingMove]) -> float:
+        """Store moves (of different games) and their games' new positions in one
+        transaction; returns its commit time (wall ms)."""
         committed_at = now_ms()
-        values: dict[str, Any] = {
-            "state": record.state_after,
-            "ply": record.ply + 1,
-            "clock0_ms": record.clocks_after[0],
-            "clock1_ms": record.clocks_after[1],
-        }
-        if finish is not None:
-            values.update(
-                status="finished",
-                result=finish[0],
-                winner=finish[1],
-                reason=finish[2],
-                finished_at=int(committed_at),
-            )
+        if self._move_writer is not None:
+            await self._move_writer.write(batch, committed_at)
+            return committed_at
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(t.moves).values(
-                    game_id=game_id,
-                    ply=record.ply,
-                    seat=record.seat,
-                    move=record.move,
-                    display=record.display,
-                    state_after=record.state_after,
-                    turn_started_at=turn_started_at,
-                    received_at=received_at,
-                    committed_at=committed_at,
-                    response_ms=record.response_ms,
-                    clock0_ms=record.clocks_after[0],
-                    clock1_ms=record.clocks_after[1],
-                    meta=meta,
-                    position_key=position_key,
-                )
-            )
-            updated = await conn.execute(
-                update(t.games).where(self._owned(game_id)).values(**values)
-            )
-            if updated.rowcount == 0 and self.node_id is not None:
-                raise self._not_owned(game_id, f"move {record.ply} ({record.move})")
+            if self.node_id is not None:
+                await self._check_owned(conn, batch)
+            for statement, params in _move_statements(batch, committed_at):
+                await conn.execute(statement, params)
         return committed_at
+
+    async def _check_owned(self, conn: AsyncConnection, batch: Sequence[PendingMove]) -> None:
+        """Lock the batch's games (a sweep skips locked rows) and check this node still
+        owns each; else raise :class:`GameNotOwnedError` for the first one it does not
+        (the group committer then writes the others on their own)."""
+        ids = sorted({m.game_id for m in batch})
+        query = (
+            select(t.games.c.id)
+            .where(t.games.c.id.in_(ids) & (t.games.c.owner_node == self.node_id))
+            .order_by(t.games.c.id)
+            .with_for_update()
+        )
+        owned = set((await conn.execute(query)).scalars())
+        for move in batch:
+            if move.game_id not in owned:
+                raise self._not_owned(move.game_id, f"move {move.record.ply} ({move.record.move})")
 
     def _owned(self, game_id: str) -> Any:
         """The game's row, if this node still owns it (in a cluster; else just the row)."""

@@ -211,7 +211,9 @@ async def test_games_complete_through_drops_stalls_and_delays(srv: RunningServer
             )
             for seed, name, token in ((1, "left", ta), (2, "right", tb))
         ]
-        config = MatchConfig(time_control=TimeControl.parse("60+0"), max_plies=60)
+        # Games long enough for the faults below to land while they are played:
+        # since group commit, three 60-ply games could end before three drops.
+        config = MatchConfig(time_control=TimeControl.parse("60+0"), max_plies=200)
         game_ids = [await srv.host.create_game("chess", (a, b), config) for _ in range(3)]
         tasks = [asyncio.create_task(c.run()) for c in clients]
 

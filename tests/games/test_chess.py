@@ -249,3 +249,37 @@ def test_state_outcome_is_precomputed() -> None:
     """A state built from a board reports the same outcome as the game."""
     board = chess.Board("k7/8/1K6/8/8/8/8/8 w - - 0 1")
     assert ChessState(board).outcome == Outcome(None, "insufficient_material")
+
+
+def test_encoded_fen_matches_python_chess_on_random_games() -> None:
+    """The arena's own FEN writer gives python-chess's FEN in every position of 40 random
+    games (promotions, castling rights, legal and illegal en passant squares)."""
+    import random
+
+    rng = random.Random(7)
+    positions = 0
+    for _ in range(40):
+        state = GAME.initial_state()
+        while GAME.outcome(state) is None and state.board.ply() < 300:
+            assert GAME.encode_state(state) == state.board.fen()
+            state = GAME.apply(state, rng.choice(GAME.legal_moves(state)))
+            positions += 1
+    assert positions > 2000
+
+
+def test_display_after_apply_and_before_agree() -> None:
+    """SAN is the same whether asked before the move is applied or after (when the
+    position remembers it), for checks, mates, castling and promotions."""
+    fresh = ChessGame()
+    state = fresh.initial_state()
+    for move in SCHOLARS_MATE:
+        before = fresh.display_move(state, move)
+        after_state = fresh.apply(state, move)
+        assert fresh.display_move(state, move) == before
+        assert ChessGame().display_move(state, move) == before
+        state = after_state
+    assert before == "Qxf7#"
+    promo = GAME.decode_state("8/P6k/8/8/8/8/8/K7 w - - 0 1")
+    GAME.apply(promo, "a7a8q")
+    assert GAME.display_move(promo, "a7a8q") == "a8=Q"
+    assert GAME.display_move(promo, "a7a8n") == "a8=N"

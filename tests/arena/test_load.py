@@ -1,0 +1,82 @@
+"""``arena bench load`` at small scale against a real ``arena serve`` (arena.bench.load)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from arena.bench.load import LoadOptions, run_load_bench, scripted_lines
+from games.chess import ChessGame
+
+
+def _stored(db: Path, window_ms: tuple[float, float]) -> tuple[int, int]:
+    conn = sqlite3.connect(db)
+    try:
+        total = conn.execute("SELECT COUNT(*) FROM moves").fetchone()[0]
+        inside = conn.execute(
+            "SELECT COUNT(*) FROM moves WHERE committed_at >= ? AND committed_at < ?", window_ms
+        ).fetchone()[0]
+        return int(total), int(inside)
+    finally:
+        conn.close()
+
+
+def test_scripted_lines_are_legal_and_never_end_the_game() -> None:
+    """Every scripted line is legal move by move and leaves the game unfinished."""
+    game = ChessGame()
+    lines = scripted_lines(4, 60, seed=3)
+    assert len(lines) == 4 and all(len(line) == 60 for line in lines)
+    assert len({tuple(line) for line in lines}) == 4
+    for line in lines:
+        state = game.initial_state()
+        for move in line:
+            assert move in game.legal_moves(state)
+            state = game.apply(state, move)
+            assert game.outcome(state) is None
+
+
+async def test_saturation_run_matches_the_database(tmp_path: Path) -> None:
+    """20 games answering at once (re-seeking after max_plies) plus spectators: zero
+    errors, every acknowledged move is stored and nothing else, and the window's count
+    of committed moves is the database's."""
+    db = tmp_path / "load.db"
+    options = LoadOptions(
+        games=20, spectators=6, rate=0, duration_s=2.0, warmup_s=0.5, max_plies=30
+    )
+    report = await run_load_bench(options, db=str(db))
+    assert report.mode == "saturation" and report.offered_moves_per_s is None
+    assert report.errors == 0, report.error_texts + report.server_errors
+    assert report.moves_unacked == 0
+    total, inside = _stored(db, report.window_wall_ms)
+    assert report.moves_acked == report.moves_sent == report.moves_stored == total
+    assert report.moves_committed == inside > 0
+    assert report.moves_per_s == pytest.approx(inside / report.window_s)
+    assert report.games_finished > 0  # pairs finished games at max_plies and sought new ones
+    assert report.games_started >= 20
+    assert 0 < report.games_held_max <= 20
+    relay = report.relay
+    assert relay.samples > 0 and relay.p50_ms is not None
+    assert relay.p50_ms <= relay.p99_ms <= relay.p999_ms <= relay.max_ms  # type: ignore[operator]
+    assert report.spectator_frames > 0 and report.spectator.samples > 0
+    assert report.server_peak_rss_mb > 0
+    data = report.to_json()
+    for key in ("games_held_min", "moves_per_s", "relay", "errors", "server_peak_rss_mb"):
+        assert key in data
+    assert set(data["relay"]) >= {"p50_ms", "p99_ms", "p999_ms"}
+
+
+async def test_rate_mode_offers_no_more_than_the_rate(tmp_path: Path) -> None:
+    """At an offered rate, each game moves at most once per interval: the committed
+    moves stay within the offered load (plus one move per game), with zero errors."""
+    db = tmp_path / "load.db"
+    options = LoadOptions(games=10, spectators=0, rate=40, duration_s=2.0, warmup_s=0.5)
+    report = await run_load_bench(options, db=str(db))
+    assert report.mode == "rate" and report.offered_moves_per_s == 40
+    assert report.errors == 0, report.error_texts + report.server_errors
+    total, inside = _stored(db, report.window_wall_ms)
+    assert report.moves_acked == report.moves_stored == total
+    assert report.moves_committed == inside > 0
+    assert report.moves_committed <= 40 * report.window_s + options.games
+    assert report.games_held_min == 10  # no game ends before 200 plies at this pace
