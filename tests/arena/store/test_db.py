@@ -239,3 +239,41 @@ async def test_a_node_stores_nothing_in_a_game_it_no_longer_owns(pg_url: str) ->
         assert [m.move for m in await store.get_moves(game_id)] == ["e2e4", "e7e5"]
     finally:
         await store.close()
+
+
+async def test_a_move_of_a_game_taken_over_fails_alone_in_its_batch(pg_url: str) -> None:
+    """Moves committed together (one group-commit batch) for a game this node still owns
+    and one it lost: the first is stored, the second refused."""
+    store = await Store.open(pg_url)
+    try:
+        store.node_id = 101
+        kept, _, _ = await game(store)
+        lost = await store.create_game(
+            game="chess",
+            seat_bot_ids=(1, 2),
+            time_control="60+1",
+            max_plies=None,
+            max_retries=2,
+            initial_state="start",
+            clocks=(60_000, 60_000),
+        )
+        async with store.engine.begin() as conn:
+            await conn.execute(update(t.games).where(t.games.c.id == lost).values(owner_node=102))
+        outcomes = await asyncio.gather(
+            *(
+                store.commit_move(
+                    game_id,
+                    record(0, "e2e4", (1000, 1000)),
+                    turn_started_at=1,
+                    received_at=2,
+                    meta=None,
+                )
+                for game_id in (kept, lost)
+            ),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[0], float) and isinstance(outcomes[1], GameNotOwnedError)
+        assert [m.move for m in await store.get_moves(kept)] == ["e2e4"]
+        assert await store.get_moves(lost) == []
+    finally:
+        await store.close()
