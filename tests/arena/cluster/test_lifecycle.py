@@ -62,15 +62,15 @@ async def test_a_node_that_fails_to_start_leaves_no_session_or_task(
             await Cluster.start(store, host, adopt=True)
         assert host.cluster is None and cluster_tasks() == []
         monkeypatch.undo()
-        async with asyncio.timeout(10):
-            while True:  # the server ends the session once its socket is closed
-                found = await queries.sweep(store.engine, me=0)
-                if found.dead_nodes:
-                    break
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        async with asyncio.timeout(10):  # the server ends the session once its socket closes
+            while not (await queries.sweep(store.engine, me=0)).dead_nodes:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)  # polls PostgreSQL: it offers no event to await
-        async with store.engine.connect() as conn:
-            query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            assert (await conn.execute(text(query))).scalar() == 1  # this one
+            while True:
+                async with store.engine.connect() as conn:
+                    if (await conn.execute(query)).scalar() == 1:  # this one only
+                        break
+                await asyncio.sleep(0.02)
     finally:
         await store.close()
 
