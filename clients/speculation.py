@@ -31,6 +31,7 @@ The engine is game-agnostic: it sees positions only through the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -193,7 +194,8 @@ class SpeculationConfig:
 
 @dataclass(frozen=True, slots=True)
 class BranchTiming:
-    """How one branch ran, relative to the real position of a decision."""
+    """How one branch ran. In a :class:`MoveReport` its times count from the
+    moment the decision's real position arrived (negative: started before)."""
 
     line: tuple[str, ...]
     """The guessed moves it assumed, after the real moves known when it started."""
@@ -202,6 +204,12 @@ class BranchTiming:
     started_ms: float
     ended_ms: float
     outcome: Literal["kept", "cancelled", "discarded"]
+
+    def relative_to(self, origin_ms: float) -> BranchTiming:
+        """The same timing with its times counted from ``origin_ms``."""
+        return dataclasses.replace(
+            self, started_ms=self.started_ms - origin_ms, ended_ms=self.ended_ms - origin_ms
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,28 +248,11 @@ class _Branch:
     started: float = field(default_factory=time.perf_counter)
     ended: float | None = None
 
-    def timing(self, outcome: Literal["kept", "cancelled", "discarded"]) -> _Trace:
+    def timing(self, outcome: Literal["kept", "cancelled", "discarded"]) -> BranchTiming:
+        """How it ran, in absolute milliseconds (see :meth:`BranchTiming.relative_to`)."""
         ended = self.ended if self.ended is not None else time.perf_counter()
         line = self.position.moves[self.real_ply :]
-        return _Trace(line, self.rank, self.started, ended, outcome)
-
-
-@dataclass(frozen=True, slots=True)
-class _Trace:
-    line: tuple[str, ...]
-    rank: int
-    started: float
-    ended: float
-    outcome: Literal["kept", "cancelled", "discarded"]
-
-    def relative_to(self, origin: float) -> BranchTiming:
-        return BranchTiming(
-            line=self.line,
-            rank=self.rank,
-            started_ms=(self.started - origin) * 1000.0,
-            ended_ms=(self.ended - origin) * 1000.0,
-            outcome=self.outcome,
-        )
+        return BranchTiming(line, self.rank, self.started * 1000.0, ended * 1000.0, outcome)
 
 
 @dataclass(eq=False)
@@ -282,7 +273,7 @@ class _Ledger:
     spec_calls: int = 0
     spec_tokens: int = 0
     wasted_tokens: int = 0
-    traces: list[_Trace] = field(default_factory=list)
+    traces: list[BranchTiming] = field(default_factory=list)
 
 
 @dataclass
@@ -459,7 +450,7 @@ class Speculation:
             spec_tokens=ledger.spec_tokens,
             wasted_tokens=ledger.wasted_tokens,
             speculator_ms=speculator_ms,
-            branches=tuple(t.relative_to(started) for t in ledger.traces),
+            branches=tuple(t.relative_to(started * 1000.0) for t in ledger.traces),
         )
         if self.active:
             after = position.after(result.move)
