@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -432,9 +431,12 @@ class Speculation:
             except Exception:
                 log.exception("branch failed; running the actor on the real position")
         # Everything not descending from the decided move is stale: stop it for real,
-        # and wait until it has stopped before the actor (if needed) starts.
+        # and wait until it has stopped before the actor (if needed) starts. On a hit
+        # with an actor on parallel capacity, nothing waits for the stopped calls: they
+        # hold nothing the game needs, and the move goes out at once.
         keep = (*position.moves, result.move) if result is not None else None
-        cancelled = await self._cancel_except(keep)
+        wait = result is None or self.actor.resource is not None
+        cancelled = await self._cancel_except(keep, wait=wait)
         if result is None:
             if self.active and self._looks_through():
                 self._open_window(position, real=False, own=True)
@@ -716,17 +718,17 @@ class Speculation:
         task = branch.task
         if task is None:
             return None
-        if task.done():
-            self._settle(branch, task)
-        else:
+        if not task.done():
             task.cancel()
-            # Tokens are settled once the task has really stopped.
-            task.add_done_callback(functools.partial(self._settle, branch))
+            task.add_done_callback(_log_failure)
+        # A cancelled call consumes nothing more (its meter moves only as its
+        # reply arrives), so what it spent is settled now, not when it stops.
+        self._settle(branch, task)
         return task
 
     def _settle(self, branch: _Branch, task: asyncio.Task[ActorResult]) -> None:
-        failed = task.cancelled() or task.exception() is not None
-        if not task.cancelled() and task.exception() is not None:
+        failed = not task.done() or task.cancelled() or task.exception() is not None
+        if task.done() and not task.cancelled() and task.exception() is not None:
             log.warning("a branch failed: %s", task.exception())
         if branch.claimed:
             return
@@ -736,8 +738,9 @@ class Speculation:
         self._ledger.wasted_tokens += spent
         self._spent_extra += spent
 
-    async def _cancel_except(self, keep: tuple[str, ...] | None) -> int:
-        """Cancel every branch and window not under ``keep`` and wait until stopped.
+    async def _cancel_except(self, keep: tuple[str, ...] | None, *, wait: bool = True) -> int:
+        """Cancel every branch and window not under ``keep`` and (with ``wait``) wait
+        until they have stopped.
 
         Returns how many branches and windows were still running (so were cancelled)."""
         tasks: list[asyncio.Task[Any]] = []
@@ -762,7 +765,8 @@ class Speculation:
                 window.task.cancel()
                 running += 1  # a speculator call cut short may still hold the resource
                 tasks.append(window.task)
-        await wait_stopped(tasks)
+        if wait:
+            await wait_stopped(tasks)
         return running
 
 
@@ -785,6 +789,6 @@ def _likelihood(guess: Guess, rank: int) -> float:
     return guess.prob if guess.prob is not None else 1.0 / (rank + 1)
 
 
-def _log_failure(task: asyncio.Task[None]) -> None:
+def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("speculation task %s failed: %s", task.get_name(), task.exception())

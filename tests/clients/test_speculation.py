@@ -513,3 +513,55 @@ def test_contention_verdicts() -> None:
     slow_speculator.record_speculator(300.0)
     assert slow_speculator.backoff
     assert [slow_speculator.allow_branches() for _ in range(8)][-1]  # tries again after 8
+
+
+class SlowToStopActor(CountingActor):
+    """Like CountingActor, but a call on ``slow`` spends tokens, then blocks, and when
+    cancelled takes until ``stopped`` is set to stop (a stream slow to close)."""
+
+    def __init__(self, slow: tuple[str, ...], resource: str | None) -> None:
+        super().__init__()
+        self.slow = slow
+        self.resource = resource
+        self.stopped = asyncio.Event()
+
+    async def act(self, position: Position, meter: Meter) -> Action:
+        if position.moves != self.slow:
+            return await super().act(position, meter)
+        self.calls.append(position.moves)
+        meter.prompt_tokens += 70
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stopped.wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_hit_on_parallel_capacity_does_not_wait_for_cancelled_branches() -> None:
+    """On a hit, an actor on parallel capacity answers before the losing branches have
+    stopped (their tokens are settled at once); one on a shared resource waits."""
+    for resource in (None, "cpu"):
+        actor = SlowToStopActor(("e2e4",), resource)
+        spec = Speculation(actor, ScriptedSpeculator({0: ["e2e4", "d2d4"]}), SpeculationConfig(k=2))
+        try:
+            spec.opponent_to_move(position([]))
+            async with asyncio.timeout(5):
+                while len(actor.calls) < 2:  # noqa: ASYNC110 (waits for both branches)
+                    await asyncio.sleep(0)
+            decision = asyncio.create_task(spec.decide(position(["d2d4"])))
+            for _ in range(20):
+                await asyncio.sleep(0)
+            if resource is None:
+                assert decision.done()
+                report = decision.result()
+                assert report.speculation == "hit"
+                assert report.wasted_tokens == 70  # the cancelled branch, settled at once
+            else:
+                assert not decision.done()  # waits until the cancelled search has stopped
+            actor.stopped.set()
+            async with asyncio.timeout(5):
+                report = await decision
+            assert report.speculation == "hit" and report.wasted_tokens == 70
+        finally:
+            actor.stopped.set()
+            await spec.close()
