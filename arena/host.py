@@ -38,7 +38,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -73,6 +73,7 @@ from arena.protocol import (
     dump,
 )
 from arena.store import BotRow, GameRow, Store, now_ms
+from arena.store.db import GameNotOwnedError
 from games import Game, GameError, get_game, replay
 
 __all__ = ["ClusterHooks", "Host", "HostedGame", "Peer", "PendingSeek", "error_message"]
@@ -178,6 +179,14 @@ class ClusterHooks(Protocol):
         """Adopt the games of processes that are gone (before a bot is caught up)."""
         ...
 
+    async def take_over(self, game_ids: Collection[str]) -> None:
+        """Adopt those of these games whose process is gone (never a live one's)."""
+        ...
+
+    async def wait_finished(self, game_id: str) -> None:
+        """Return once a game hosted by any process has finished."""
+        ...
+
     async def connected(self, peer: Peer, resume: dict[str, int]) -> list[ResumedGame]:
         """A bot connected here: record its presence and catch it up on its games
         hosted elsewhere; their ``resumed`` entries."""
@@ -252,6 +261,8 @@ class Host:
         self._seeks: list[PendingSeek] = []
         self._seek_ids = itertools.count(1)
         self._finished: dict[str, asyncio.Event] = {}
+        self._disowned: set[str] = set()
+        """Games this process stopped hosting because another one took them over."""
         self._missed: dict[int, list[tuple[str, str]]] = {}
         """``(game_id, game_over frame)`` for bots that were away when their game ended."""
         self._tasks: set[asyncio.Task[None]] = set()
@@ -371,10 +382,14 @@ class Host:
         )
 
     async def wait_finished(self, game_id: str) -> None:
-        """Return once the game has finished."""
+        """Return once the game has finished (in a cluster, wherever it is hosted)."""
         event = self._finished.get(game_id)
         if event is not None:
             await event.wait()
+            if game_id not in self._disowned:
+                return
+        if self.cluster is not None:
+            await self.cluster.wait_finished(game_id)
 
     # ------------------------------------------------------------------ connections
 
@@ -601,6 +616,16 @@ class Host:
                     ref=msg.type,
                 )
             )
+        except GameNotOwnedError as exc:
+            peer.send(
+                error_message(
+                    ErrorCode.INTERNAL,
+                    str(exc),
+                    game_id=getattr(msg, "game_id", None),
+                    ply=getattr(msg, "ply", None),
+                    ref=msg.type,
+                )
+            )
 
     async def _seat(self, peer: Peer, game_id: str) -> tuple[HostedGame, int]:
         assert peer.bot is not None
@@ -647,7 +672,36 @@ class Host:
         received_at: float,
         meta: dict[str, Any] | None,
     ) -> None:
-        """Store a transition, make it current, and tell everyone. Caller holds the lock."""
+        """Store a transition, make it current, and tell everyone. Caller holds the lock.
+
+        Raises :class:`~arena.store.db.GameNotOwnedError` (nothing stored, nothing
+        told, the game no longer hosted here) if another process took the game over.
+        """
+        try:
+            await self._store_and_tell(hosted, transition, received_at=received_at, meta=meta)
+        except GameNotOwnedError:
+            log.error("game %s was taken over by another process; no longer hosted here", hosted.id)
+            self._disown(hosted)
+            raise
+
+    def _disown(self, hosted: HostedGame) -> None:
+        for timer in (hosted.flag_timer, hosted.grace_timer):
+            if timer is not None:
+                timer.cancel()
+        hosted.flag_timer = hosted.grace_timer = None
+        self._disowned.add(hosted.id)
+        self.games.pop(hosted.id, None)
+        self._finished.pop(hosted.id, None)
+        hosted.done.set()  # wait_finished() looks for it elsewhere
+
+    async def _store_and_tell(
+        self,
+        hosted: HostedGame,
+        transition: Transition,
+        *,
+        received_at: float,
+        meta: dict[str, Any] | None,
+    ) -> None:
         match = transition.match
         record = transition.record
         if record is not None:
@@ -869,15 +923,21 @@ class Host:
         async with hosted.lock:
             if hosted.id not in self.games or not hosted.under_way:
                 return
+            # A seat marked away may have come back meanwhile on another process
+            # without this one being told as such (a game taken over at start-up).
+            for seat, bot in enumerate(hosted.bots):
+                if seat in hosted.away_since and self._present(bot.id):
+                    del hosted.away_since[seat]
             now = self._now()
             absent = {s for s, t in hosted.away_since.items() if now - t >= hosted.grace_ms}
-            if not absent:
-                self._arm_grace(hosted)
+            if absent:
+                names = ", ".join(hosted.bots[s].name for s in sorted(absent))
+                log.info("game %s: %s away past the %d ms grace", hosted.id, names, hosted.grace_ms)
+                match = hosted.match.abandon(absent, now)
+                await self._commit(hosted, Transition(match=match), received_at=now_ms(), meta=None)
                 return
-            names = ", ".join(hosted.bots[s].name for s in sorted(absent))
-            log.info("game %s: %s away past the %d ms grace", hosted.id, names, hosted.grace_ms)
-            match = hosted.match.abandon(absent, now)
-            await self._commit(hosted, Transition(match=match), received_at=now_ms(), meta=None)
+            self._arm_grace(hosted)
+        await self._maybe_start(hosted)  # both back: a paused game resumes
 
     def _end(self, hosted: HostedGame) -> None:
         for timer in (hosted.flag_timer, hosted.grace_timer):

@@ -53,6 +53,9 @@ class Limits:
     cluster_sweep_s: float = 1.0
     """On PostgreSQL, how often a server looks for servers that are gone, to take
     over their games (it also looks when a bot connects)."""
+    cluster_ping_s: float = 10.0
+    """On PostgreSQL, how often a server pings its own database session, and how long
+    the answer may take before the server counts the session as lost (and stops)."""
 
 
 class TokenBucket:

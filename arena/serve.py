@@ -113,7 +113,11 @@ async def running_server(
             from arena.cluster import Cluster
 
             cluster = await Cluster.start(
-                store, host, adopt=recover, sweep_s=limits.cluster_sweep_s
+                store,
+                host,
+                adopt=recover,
+                sweep_s=limits.cluster_sweep_s,
+                ping_s=limits.cluster_ping_s,
             )
         elif recover:
             await host.recover()
@@ -156,9 +160,12 @@ async def running_server(
                     await service.close()
                 stop.set()  # not cancelled: a query cut off mid-way would strand its connection
                 await poller
+                if cluster is not None:  # first: no game is taken over while stopping
+                    await cluster.close()
+                    cluster = None
                 await host.close()
     finally:
-        if cluster is not None:
+        if cluster is not None:  # the server did not start
             await cluster.close()
         await store.close()
 

@@ -24,7 +24,33 @@ from pathlib import Path
 
 import asyncpg
 
-__all__ = ["PostgresServer", "find_bin_dir", "running_postgres", "skip_reason"]
+__all__ = [
+    "PostgresServer",
+    "PostgresStartError",
+    "find_bin_dir",
+    "running_postgres",
+    "skip_reason",
+]
+
+
+class PostgresStartError(RuntimeError):
+    """``initdb`` or ``pg_ctl`` failed; the message holds the command and what it printed."""
+
+
+def _run(command: list[str], timeout: float) -> None:
+    """Run a set-up command; on failure raise :class:`PostgresStartError` with its stderr."""
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=timeout)
+    except subprocess.CalledProcessError as exc:
+        output = (exc.stderr or b"").decode(errors="replace").strip() or "(nothing on stderr)"
+        raise PostgresStartError(
+            f"{' '.join(command)} exited with {exc.returncode}:\n{output}"
+        ) from None
+    except subprocess.TimeoutExpired as exc:
+        output = (exc.stderr or b"").decode(errors="replace").strip() or "(nothing on stderr)"
+        raise PostgresStartError(
+            f"{' '.join(command)} did not finish within {timeout} s:\n{output}"
+        ) from None
 
 
 def find_bin_dir() -> Path | None:
@@ -106,20 +132,15 @@ def running_postgres() -> Iterator[PostgresServer]:
     data = root / "data"
     port = _free_port()
     try:
-        subprocess.run(
-            [*as_user, str(bin_dir / "initdb"), "-D", str(data), *INITDB_OPTIONS],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        _run([*as_user, str(bin_dir / "initdb"), "-D", str(data), *INITDB_OPTIONS], 120)
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c max_connections=200"
         pg_ctl = [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data)]
-        subprocess.run(
-            [*pg_ctl, "-l", str(root / "log"), "-o", options, "-w", "-t", "60", "start"],
-            check=True,
-            capture_output=True,
-            timeout=90,
-        )
+        try:
+            _run([*pg_ctl, "-l", str(root / "log"), "-o", options, "-w", "-t", "60", "start"], 90)
+        except PostgresStartError as exc:  # the server's own log says why it did not start
+            server_log = root / "log"
+            text = server_log.read_text(errors="replace") if server_log.exists() else ""
+            raise PostgresStartError(f"{exc}\nserver log:\n{text.strip()}") from None
         try:
             yield PostgresServer(port=port, socket_dir=root)
         finally:

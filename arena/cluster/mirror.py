@@ -8,6 +8,11 @@ moves, so byte for byte the same): ``move_ack`` to the mover, ``state`` to
 everyone, ``game_over`` at the end, and a ``game_start`` snapshot when the
 owner starts or resumes the game. Notifications only say *where to look*, so
 one that is late or lost is made up for by the next.
+
+A seated bot is relayed the game only once the mirror has caught it up
+(:meth:`Mirror.attach`, or the snapshot of :meth:`Mirror._start`): a bot that
+has just connected here gets nothing of the game before its catch-up, so it
+sees every event once and in order.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 from arena.events import game_over_frame, game_start, missed_events, record_of
@@ -35,11 +40,22 @@ Mode = Literal["events", "snapshot"]
 class Mirror:
     """Relays one game hosted elsewhere to this process's players and spectators."""
 
-    def __init__(self, game_id: str, host: Host, on_done: Callable[[Mirror], None]) -> None:
+    def __init__(
+        self,
+        game_id: str,
+        host: Host,
+        on_done: Callable[[Mirror], None],
+        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
+    ) -> None:
         self.game_id = game_id
         self.host = host
         self.lock = asyncio.Lock()
         self.watchers: set[Peer] = set()
+        self.seated: dict[int, Peer] = {}
+        """The connection caught up for each seat (relayed to while it is the bot's
+        current connection here)."""
+        self._spawn = spawn
+        """Starts the worker as a task its owner (the cluster node) cancels on close."""
         self.row: GameRow | None = None
         self.records: list[MoveRecord] = []
         self.seq = 0
@@ -55,7 +71,7 @@ class Mirror:
         """The owner announced ``start`` or ``event``; handled in arrival order."""
         self._pending.append(kind)
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._work())
+            self._worker = self._spawn(self._work())
 
     async def _work(self) -> None:
         while self._pending:
@@ -71,12 +87,19 @@ class Mirror:
 
     # ------------------------------------------------------------------ relaying
 
+    def _follower(self, seat: int) -> Peer | None:
+        """The seat's bot's connection here, if it has been caught up."""
+        if self.row is None:
+            return None
+        peer = self.host.peers.get(self.row.seat_bot_ids[seat])
+        return peer if peer is not None and self.seated.get(seat) is peer else None
+
     def _locals(self) -> list[tuple[int | None, Peer]]:
         """This process's connections that follow the game: seated bots, then spectators."""
         out: list[tuple[int | None, Peer]] = []
         if self.row is not None:
-            for seat, bot_id in enumerate(self.row.seat_bot_ids):
-                peer = self.host.peers.get(bot_id)
+            for seat in range(len(self.row.seat_bot_ids)):
+                peer = self._follower(seat)
                 if peer is not None:
                     out.append((seat, peer))
         out.extend((None, w) for w in self.watchers)
@@ -126,7 +149,7 @@ class Mirror:
         for seq, frame in enumerate(frames, start=self.seq + 1):
             if seq <= len(self.records):  # a move's state: its mover gets move_ack first
                 record = self.records[seq - 1]
-                mover = self.host.peers.get(row.seat_bot_ids[record.seat])
+                mover = self._follower(record.seat)
                 if mover is not None:
                     mover.send(
                         dump(
@@ -149,8 +172,12 @@ class Mirror:
         row = await self._load()
         if row is None:
             return
-        for seat, peer in self._locals():
-            for frame in self.snapshot(seat):
+        for seat, bot_id in enumerate(row.seat_bot_ids):  # a snapshot catches anyone up
+            bot_peer = self.host.peers.get(bot_id)
+            if bot_peer is not None:
+                self.seated[seat] = bot_peer
+        for at, peer in self._locals():
+            for frame in self.snapshot(at):
                 peer.send(frame)
         self.seq = self.stored_seq
         if self._over is not None:
@@ -185,17 +212,20 @@ class Mirror:
 
     async def attach(self, peer: Peer, seat: int | None, since: int | None) -> Mode | None:
         """Catch ``peer`` up from ``since`` (events, or a snapshot when the gap is long or
-        unknown) and, for a spectator (``seat=None``), follow the game from then on.
-        ``None`` (and nothing sent) if the game has not started or no longer exists."""
+        unknown), then follow the game from then on (a seated bot while ``peer`` is its
+        connection here). ``None`` (and nothing sent) if the game has not started or no
+        longer exists."""
         async with self.lock:
             if self.row is None:
                 await self._load()
                 self.seq = self.stored_seq
             else:
-                await self.advance()  # bring the others up to date first
+                await self.advance()  # bring the others up to date first (not ``peer``)
             row = self.row
             if row is None or self._game is None or (row.status == "created" and seat is not None):
                 return None
+            if seat is not None and self.seated.get(seat) is peer:
+                return "snapshot"  # caught up by the owner's (re)start, just now
             last = self.stored_seq
             limit = self.host.limits.replay_events
             mode: Mode
@@ -214,7 +244,9 @@ class Mirror:
                 mode = "events"
             for frame in frames:
                 peer.send(frame)
-            if seat is None and self._over is None:
+            if seat is not None:
+                self.seated[seat] = peer
+            elif self._over is None:
                 self.watchers.add(peer)
             return mode
 

@@ -19,13 +19,18 @@ PostgreSQL's 8000-byte limit travels as a row of ``cluster_mail``):
   event; nodes with players or spectators of it read the news from the store
   (:class:`~arena.cluster.mirror.Mirror`).
 - ``arena_presence``: a bot connected to or left a node; owners count a bot
-  connected anywhere as present (games start, resume, grace periods).
+  connected anywhere as present (games start, resume, grace periods). A sweep
+  that finds nodes gone says so on the same channel, and every node forgets
+  the bots of those nodes.
 - ``arena_node_<id>``: messages to one node: a bot's ``move``, ``predict`` or
   ``resign`` for a game that node owns, the owner's ``error`` replies to it, and
   "your bot's seek was taken".
 
 Every outgoing notification goes through one queue on the dedicated
-connection, so they leave in the order they were made.
+connection, so they leave in the order they were made. The same queue pings
+the connection every ``ping_s``: a connection that does not answer within
+``ping_s`` (a half-open TCP connection, say) counts as lost, like a session
+PostgreSQL ended.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from typing import Any, Literal
 
 import asyncpg
@@ -47,6 +52,7 @@ from arena.cluster.mirror import Mirror
 from arena.host import Host, HostedGame, Peer, PendingSeek
 from arena.protocol import Move, Predict, Resign, ResumedGame, dump, parse_client_message
 from arena.store import BotRow, Store, now_ms
+from arena.store import db as store_db
 from arena.store import schema as t
 
 __all__ = ["EVENTS", "NOTIFY_LIMIT", "PRESENCE", "Cluster", "RemotePeer"]
@@ -54,9 +60,20 @@ __all__ = ["EVENTS", "NOTIFY_LIMIT", "PRESENCE", "Cluster", "RemotePeer"]
 log = logging.getLogger(__name__)
 
 EVENTS = "arena_events"
-PRESENCE = "arena_presence"
+PRESENCE = queries.PRESENCE
 NOTIFY_LIMIT = 7000
 """Longest payload sent inline (PostgreSQL allows 8000 bytes); longer ones go by mail."""
+
+KEEPALIVES = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+}
+"""TCP keepalives of the node's session on the server's side: when a node's machine
+vanishes from the network, PostgreSQL ends its session (freeing its lock, so others take
+its games over) once these probes go unanswered (10 s idle, then 3 probes 5 s apart),
+not after the system's default of hours. Not measured; the node's own side is watched
+by pinging (``ping_s``)."""
 
 Op = Callable[[asyncpg.Connection], Awaitable[None]]
 
@@ -86,12 +103,22 @@ class RemotePeer:
 class Cluster:
     """This process's part in a cluster; implements :class:`arena.host.ClusterHooks`."""
 
-    def __init__(self, store: Store, host: Host, *, adopt: bool, sweep_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        host: Host,
+        *,
+        adopt: bool,
+        sweep_s: float = 1.0,
+        ping_s: float = 10.0,
+    ) -> None:
         self.store = store
         self.host = host
         self.adopt = adopt
         """Whether this node takes over the games of nodes that are gone."""
         self.sweep_s = sweep_s
+        self.ping_s = ping_s
+        """How often the dedicated connection is pinged, and how long it may take to answer."""
         self.node_id = 0
         self.lost = asyncio.Event()
         """Set when the node's own database session ends: it no longer owns anything."""
@@ -105,6 +132,10 @@ class Cluster:
         self._mirrors: dict[str, Mirror] = {}
         self._chains: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._owned: set[asyncio.Task[None]] = set()
+        """Short tasks (relayed messages, mirror workers), cancelled by :meth:`close`."""
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        """Events set when a game hosted elsewhere may have changed (:meth:`wait_finished`)."""
         self._sweep_lock = asyncio.Lock()
         self._closing = False
 
@@ -112,14 +143,49 @@ class Cluster:
 
     @classmethod
     async def start(
-        cls, store: Store, host: Host, *, adopt: bool = True, sweep_s: float = 1.0
+        cls,
+        store: Store,
+        host: Host,
+        *,
+        adopt: bool = True,
+        sweep_s: float = 1.0,
+        ping_s: float = 10.0,
     ) -> Cluster:
         """Register this process as a node, take its lock, listen; with ``adopt``,
-        take over what nodes that are gone left (before connections are accepted)."""
-        self = cls(store, host, adopt=adopt, sweep_s=sweep_s)
-        dsn = store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = await asyncpg.connect(dsn)
-        self._conn = conn
+        take over what nodes that are gone left (before connections are accepted).
+
+        Raises :class:`~arena.store.StoreError` naming the database (password
+        redacted) if PostgreSQL cannot be reached within
+        :data:`~arena.store.db.CONNECT_TIMEOUT_S`.
+        If anything fails, what was started is stopped again.
+        """
+        self = cls(store, host, adopt=adopt, sweep_s=sweep_s, ping_s=ping_s)
+        url = store.engine.url.set(drivername="postgresql")
+        try:
+            self._conn = await asyncpg.connect(
+                url.render_as_string(hide_password=False),
+                timeout=store_db.CONNECT_TIMEOUT_S,
+                server_settings=KEEPALIVES,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise store_db.connection_error(
+                url.render_as_string(hide_password=False), exc
+            ) from None
+        try:
+            await self._join()
+        except BaseException:
+            self._closing = True
+            await self._stop_tasks()
+            if not self._conn.is_closed():
+                self._conn.terminate()
+            host.cluster = None
+            store.node_id = None
+            raise
+        return self
+
+    async def _join(self) -> None:
+        conn, store, host = self._conn, self.store, self.host
+        assert conn is not None
         name = f"{socket.gethostname()}:{os.getpid()}"[:200]
         async with conn.transaction():  # visible to others only once the lock is held
             node_id = await conn.fetchval(
@@ -133,29 +199,34 @@ class Cluster:
         for channel in (EVENTS, PRESENCE, node_channel(self.node_id)):
             await conn.add_listener(channel, self._on_notify)
         conn.add_termination_listener(self._on_terminated)
-        host.cluster = self
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._publisher()), loop.create_task(self._dispatcher())]
-        if adopt:
-            await self.sweep(tournaments=True)
-            self._tasks.append(loop.create_task(self._sweeper()))
+        # Who is connected elsewhere, read after LISTEN and before the dispatcher
+        # runs (news queued meanwhile apply on top), and before the first sweep: the
+        # games taken over at start-up must see their bots connected to other nodes.
         for bot_id, node in await queries.live_presence(store.engine, self.node_id):
             self._remote.setdefault(bot_id, set()).add(node)
+        host.cluster = self
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._publisher()),
+            loop.create_task(self._dispatcher()),
+            loop.create_task(self._pinger()),
+        ]
+        if self.adopt:
+            await self.sweep(tournaments=True)
+            self._tasks.append(loop.create_task(self._sweeper()))
         log.info("cluster node %d (%s) on %s", self.node_id, name, store.url)
-        return self
 
     async def close(self) -> None:
         """Stop relaying and leave the cluster: the node's presence and seeks are
         removed, and its lock is released (others take over its unfinished games)."""
         self._closing = True
+        if self._sweep_lock.locked():  # let a sweep in progress finish adopting
+            async with self._sweep_lock:
+                pass
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 await self._outbox.join()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._stop_tasks()
         conn = self._conn
         if conn is not None and not conn.is_closed():
             with contextlib.suppress(Exception):
@@ -164,6 +235,23 @@ class Cluster:
             await conn.close()
         self.host.cluster = None
 
+    async def _stop_tasks(self) -> None:
+        tasks = [*self._tasks, *self._owned]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._owned.clear()
+        self._chains.clear()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A short task owned by the node (cancelled by :meth:`close`)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._owned.add(task)
+        task.add_done_callback(self._owned.discard)
+        return task
+
     def _on_terminated(self, _conn: Any) -> None:
         if not self._closing:
             log.critical(
@@ -171,6 +259,34 @@ class Cluster:
                 self.node_id,
             )
             self.lost.set()
+
+    async def _pinger(self) -> None:
+        """Ping the dedicated connection: a half-open one is noticed within ``2 * ping_s``."""
+        while True:
+            await asyncio.sleep(self.ping_s)
+            answered = asyncio.Event()
+
+            async def ping(conn: asyncpg.Connection, answered: asyncio.Event = answered) -> None:
+                await conn.fetchval("SELECT 1")
+                answered.set()
+
+            self._enqueue(ping)
+            try:
+                async with asyncio.timeout(self.ping_s):
+                    await answered.wait()
+            except TimeoutError:
+                log.critical(
+                    "cluster node %d: its database connection did not answer within %.1f s; "
+                    "it no longer owns its games",
+                    self.node_id,
+                    self.ping_s,
+                )
+                self.lost.set()
+                conn = self._conn
+                if conn is not None and not conn.is_closed():
+                    self._closing = True  # the termination is ours, already reported
+                    conn.terminate()
+                return
 
     # ------------------------------------------------------------------ the outbox
 
@@ -222,6 +338,7 @@ class Cluster:
             try:
                 data = json.loads(payload)
                 if channel == EVENTS:
+                    self._wake(str(data["g"]))
                     self._on_event(data)
                 elif channel == PRESENCE:
                     await self._on_presence(data)
@@ -259,6 +376,9 @@ class Cluster:
         mirror.push(str(data["k"]))
 
     async def _on_presence(self, data: dict[str, Any]) -> None:
+        if "dead" in data:
+            await self._forget_nodes({int(n) for n in data["dead"]})
+            return
         node, bot_id = int(data["n"]), int(data["b"])
         if node == self.node_id:
             return
@@ -270,6 +390,18 @@ class Cluster:
         if not nodes:
             del self._remote[bot_id]
         await self.host.presence_changed(bot_id)
+
+    async def _forget_nodes(self, dead: set[int]) -> None:
+        """Nodes that are gone: their bots are connected there no more."""
+        dead.discard(self.node_id)
+        affected = [b for b, nodes in self._remote.items() if nodes & dead]
+        for bot_id in affected:
+            nodes = self._remote[bot_id]
+            nodes.difference_update(dead)
+            if not nodes:
+                del self._remote[bot_id]
+        for bot_id in affected:
+            await self.host.presence_changed(bot_id)
 
     async def _on_message(self, data: dict[str, Any]) -> None:
         kind = data["t"]
@@ -311,7 +443,7 @@ class Cluster:
                     "cluster node %d: a relayed message of game %s failed", self.node_id, key
                 )
 
-        task = asyncio.get_running_loop().create_task(run())
+        task = self._spawn(run())
         self._chains[key] = task
 
         def done(_task: asyncio.Task[None]) -> None:
@@ -334,20 +466,59 @@ class Cluster:
         """Take over the games of nodes that are gone; forget those nodes' bots. With
         ``tournaments`` (at start-up, before the server resumes its tournaments), take
         their running tournaments too."""
-        if not self.adopt:
+        if not self.adopt or self._closing:
             return
         async with self._sweep_lock:
             found = await queries.sweep(self.store.engine, self.node_id, tournaments=tournaments)
-            if found.dead_nodes:
-                log.info("cluster node %d: nodes %s are gone", self.node_id, found.dead_nodes)
-                for nodes in self._remote.values():
-                    nodes.difference_update(found.dead_nodes)
-                self._remote = {b: n for b, n in self._remote.items() if n}
-            self.tournaments.extend(found.tournaments)
-            if found.games:
-                await self._adopt(set(found.games))
-            for bot_id in found.absent_bots:
-                await self.host.presence_changed(bot_id)
+            await self._swept(found)
+
+    async def take_over(self, game_ids: Collection[str]) -> None:
+        """Take over those of these games that no live node owns (their owner is gone),
+        as a sweep does, whether or not this node adopts in general: never a live
+        node's game. Those taken are hosted here when this returns."""
+        if self._closing or not game_ids:
+            return
+        async with self._sweep_lock:
+            found = await queries.sweep(self.store.engine, self.node_id, only=game_ids)
+            await self._swept(found)
+
+    async def _swept(self, found: queries.Sweep) -> None:
+        if found.dead_nodes:
+            log.info("cluster node %d: nodes %s are gone", self.node_id, found.dead_nodes)
+            await self._forget_nodes(set(found.dead_nodes))
+        self.tournaments.extend(found.tournaments)
+        if found.games:
+            await self._adopt(set(found.games))
+        for bot_id in found.absent_bots:
+            await self.host.presence_changed(bot_id)
+
+    async def wait_finished(self, game_id: str) -> None:
+        """Return once a game hosted by any node has finished (read from the store when
+        its owner announces news; every ``5 * sweep_s`` too, should news be lost)."""
+        while True:
+            if game_id in self.host.games:
+                await self.host.wait_finished(game_id)
+                return
+            waiter = asyncio.Event()
+            self._waiters.setdefault(game_id, set()).add(waiter)
+            try:
+                row = await self.store.get_game(game_id)
+                if row is None or row.status == "finished":
+                    return
+                if game_id in self.host.games:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(5 * self.sweep_s):
+                        await waiter.wait()
+            finally:
+                waiters = self._waiters.get(game_id, set())
+                waiters.discard(waiter)
+                if not waiters:
+                    self._waiters.pop(game_id, None)
+
+    def _wake(self, game_id: str) -> None:
+        for waiter in self._waiters.get(game_id, ()):
+            waiter.set()
 
     async def _adopt(self, ids: set[str]) -> None:
         brought = await self.host.recover(include=lambda row: row.id in ids)
@@ -360,6 +531,7 @@ class Cluster:
                     await mirror.advance()
                     hosted.watchers |= mirror.watchers
         for game_id in brought:
+            self._wake(game_id)
             hosted = self.host.games.get(game_id)
             if hosted is not None:
                 for bot in hosted.bots:
@@ -490,7 +662,7 @@ class Cluster:
     # ------------------------------------------------------------------ mirrors
 
     def _mirror(self, game_id: str) -> Mirror:
-        mirror = Mirror(game_id, self.host, self._drop)
+        mirror = Mirror(game_id, self.host, self._drop, self._spawn)
         self._mirrors[game_id] = mirror
         return mirror
 

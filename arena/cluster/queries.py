@@ -8,9 +8,11 @@ that can take the lock (for the length of one transaction) knows the node is gon
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arena.store import BotRow, GameRow, Store, now_ms
@@ -18,6 +20,7 @@ from arena.store import schema as t
 
 __all__ = [
     "NODE_LOCK_CLASS",
+    "PRESENCE",
     "Owner",
     "SeekSpec",
     "Sweep",
@@ -30,6 +33,9 @@ __all__ = [
 
 NODE_LOCK_CLASS = 0x4152454E
 """First key of every node's advisory lock (``AREN``); the second is the node id."""
+PRESENCE = "arena_presence"
+"""The channel of presence news: ``{"b", "n", "on"}`` for one bot on one node, or
+``{"dead": [node ids]}`` when a sweep found nodes gone (every node forgets their bots)."""
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,19 @@ class SeekSpec:
     opponent: str | None
 
 
-async def sweep(engine: AsyncEngine, me: int, *, tournaments: bool = False) -> Sweep:
-    """Forget the nodes that are gone (their presence, seeks and mail) and take over
-    their unfinished games (and with ``tournaments``, their running server
-    tournaments), and those of no node, in one transaction. Two nodes sweeping at
-    once cannot both take a game: a dead node's lock is held by the first for the
-    length of its transaction."""
+async def sweep(
+    engine: AsyncEngine,
+    me: int,
+    *,
+    tournaments: bool = False,
+    only: Collection[str] | None = None,
+) -> Sweep:
+    """Forget the nodes that are gone (their presence, seeks and mail; every node is
+    told on :data:`PRESENCE`) and take over their unfinished games (and with
+    ``tournaments``, their running server tournaments), and those of no node, in one
+    transaction; with ``only``, only those of these games. Two nodes sweeping at once
+    cannot both take a game: a dead node's lock is held by the first for the length
+    of its transaction, and a game row another sweep is taking is skipped."""
     async with engine.begin() as conn:
         dead = [
             int(i)
@@ -98,15 +111,23 @@ async def sweep(engine: AsyncEngine, me: int, *, tournaments: bool = False) -> S
             await conn.execute(delete(t.seeks).where(t.seeks.c.node_id.in_(dead)))
             await conn.execute(delete(t.cluster_mail).where(t.cluster_mail.c.node_id.in_(dead)))
             await conn.execute(delete(t.nodes).where(t.nodes.c.id.in_(dead)))
+            # Delivered at commit, with the deletions: nodes that did not sweep forget
+            # the dead nodes' bots too.
+            await conn.execute(
+                select(func.pg_notify(PRESENCE, json.dumps({"dead": dead}, separators=(",", ":"))))
+            )
         orphan = or_(
             t.games.c.owner_node.is_(None), t.games.c.owner_node.not_in(select(t.nodes.c.id))
         )
+        adoptable = select(t.games.c.id).where((t.games.c.status != "finished") & orphan)
+        if only is not None:
+            adoptable = adoptable.where(t.games.c.id.in_(list(only)))
         games = [
             str(g)
             for g in (
                 await conn.execute(
                     update(t.games)
-                    .where((t.games.c.status != "finished") & orphan)
+                    .where(t.games.c.id.in_(adoptable.with_for_update(skip_locked=True)))
                     .values(owner_node=me)
                     .returning(t.games.c.id)
                 )
@@ -174,8 +195,16 @@ async def live_presence(engine: AsyncEngine, me: int) -> list[tuple[int, int]]:
 
 async def take_seek(engine: AsyncEngine, me: int, seek: SeekSpec) -> tuple[BotRow, int] | None:
     """Take the oldest stored seek that matches ``seek`` (returns its bot and node), or
-    store ``seek``. Rows being taken by another node at the same moment are skipped."""
+    store ``seek``. Rows being taken by another node at the same moment are skipped.
+
+    Seeks that could match each other (same game, time control and ply limit) are
+    matched one at a time across the cluster (a transaction-level advisory lock on
+    those keys): under READ COMMITTED two bots seeking each other at the same moment
+    on two nodes would otherwise each miss the other's uncommitted seek and both wait.
+    """
+    key = f"seek|{seek.game}|{seek.time_control}|{seek.max_plies}"
     async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
         await conn.execute(delete(t.seeks).where(t.seeks.c.bot_id == seek.bot.id))
         plies = (
             t.seeks.c.max_plies.is_(None)

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, event, func, insert, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import Executable
 
@@ -36,8 +36,10 @@ from arena.store.migrations import migrate
 from arena.store.sqlite_writer import SqliteMoveWriter
 
 __all__ = [
+    "CONNECT_TIMEOUT_S",
     "BotExistsError",
     "BotRow",
+    "GameNotOwnedError",
     "GameRow",
     "MoveRow",
     "PredictionRow",
@@ -45,6 +47,7 @@ __all__ = [
     "StoreError",
     "TokenRow",
     "TournamentRow",
+    "connection_error",
     "database_url",
     "hash_token",
     "now_ms",
@@ -58,6 +61,15 @@ class StoreError(Exception):
 
 class BotExistsError(StoreError, ValueError):
     """A bot with this name is already registered."""
+
+
+class GameNotOwnedError(StoreError):
+    """A cluster node wrote to a game it no longer owns (another node took it over):
+    nothing was stored."""
+
+
+CONNECT_TIMEOUT_S = 10.0
+"""How long opening a PostgreSQL connection may take before the server counts as unreachable."""
 
 
 def now_ms() -> float:
@@ -200,6 +212,18 @@ class PredictionRow:
     moves: list[str]
     probs: list[float] | None
     received_at: float
+
+
+def connection_error(url: str, exc: BaseException) -> StoreError:
+    """The error for a database that cannot be reached: the URL (password redacted) and
+    the first line of why (a timeout says so)."""
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(cause, TimeoutError):
+        reason = f"no answer within {CONNECT_TIMEOUT_S:g} s"
+    else:
+        lines = str(cause).splitlines()
+        reason = lines[0] if lines else type(cause).__name__
+    return StoreError(f"cannot open the database {redact_url(url)}: {reason}")
 
 
 def _set_sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -366,8 +390,11 @@ class Store:
         URL is not one the arena can use or the server cannot be reached.
         """
         url = database_url(db)
+        options: dict[str, Any] = {}
+        if url.startswith("postgresql"):
+            options["connect_args"] = {"timeout": CONNECT_TIMEOUT_S}
         try:
-            engine = create_async_engine(url)
+            engine = create_async_engine(url, **options)
         except (ArgumentError, ImportError, ValueError) as exc:
             raise StoreError(f"bad database URL {redact_url(url)!r}: {exc}") from None
         if url.startswith("sqlite"):
@@ -376,10 +403,9 @@ class Store:
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(migrate)
-        except (OSError, DBAPIError) as exc:
+        except (OSError, DBAPIError, TimeoutError) as exc:
             await engine.dispose()
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise StoreError(f"cannot open the database {redact_url(url)}: {reason}") from None
+            raise connection_error(url, exc) from None
         move_writer = None
         path = engine.url.database
         if url.startswith("sqlite+aiosqlite:") and path and path != ":memory:":
@@ -577,9 +603,38 @@ class Store:
             await self._move_writer.write(batch, committed_at)
             return committed_at
         async with self.engine.begin() as conn:
+            if self.node_id is not None:
+                await self._check_owned(conn, batch)
             for statement, params in _move_statements(batch, committed_at):
                 await conn.execute(statement, params)
         return committed_at
+
+    async def _check_owned(self, conn: AsyncConnection, batch: Sequence[PendingMove]) -> None:
+        """Lock the batch's games (a sweep skips locked rows) and check this node still
+        owns each; else raise :class:`GameNotOwnedError` for the first one it does not
+        (the group committer then writes the others on their own)."""
+        ids = sorted({m.game_id for m in batch})
+        query = (
+            select(t.games.c.id)
+            .where(t.games.c.id.in_(ids) & (t.games.c.owner_node == self.node_id))
+            .order_by(t.games.c.id)
+            .with_for_update()
+        )
+        owned = set((await conn.execute(query)).scalars())
+        for move in batch:
+            if move.game_id not in owned:
+                raise self._not_owned(move.game_id, f"move {move.record.ply} ({move.record.move})")
+
+    def _owned(self, game_id: str) -> Any:
+        """The game's row, if this node still owns it (in a cluster; else just the row)."""
+        where = t.games.c.id == game_id
+        return where if self.node_id is None else where & (t.games.c.owner_node == self.node_id)
+
+    def _not_owned(self, game_id: str, what: str) -> GameNotOwnedError:
+        return GameNotOwnedError(
+            f"game {game_id!r} is no longer owned by node {self.node_id} (another node took "
+            f"it over, or it was removed); {what} was not stored"
+        )
 
     async def finish_game(
         self,
@@ -592,9 +647,9 @@ class Store:
     ) -> None:
         """Record the end of a game that did not end with a move (time, resignation, ...)."""
         async with self.engine.begin() as conn:
-            await conn.execute(
+            updated = await conn.execute(
                 update(t.games)
-                .where(t.games.c.id == game_id)
+                .where(self._owned(game_id))
                 .values(
                     status="finished",
                     result=result,
@@ -605,6 +660,8 @@ class Store:
                     finished_at=int(now_ms()),
                 )
             )
+            if updated.rowcount == 0 and self.node_id is not None:
+                raise self._not_owned(game_id, f"its end ({result}, {reason})")
 
     async def add_prediction(
         self,

@@ -128,11 +128,7 @@ class TournamentRunner:
         store = server.store
         tournament_id = await self._tournament(store)
         self.tournament_id = tournament_id
-        await server.host.recover(lambda row: row.tournament_id == tournament_id)
-        for g in await store.list_games(limit=None, tournament_id=tournament_id):
-            if g.status != "finished" and g.id not in server.host.games:
-                await store.mark_interrupted(g.id)
-                log.info("game %s (%s) cannot be resumed; it will be replayed", g.id, g.pairing_key)
+        await self._recover(server, tournament_id)
         openings = self._openings()
         bots, tokens = await self._register(store)
         if any(token is not None for token in tokens):
@@ -189,6 +185,26 @@ class TournamentRunner:
             game=self.config.game,
             config=self.config.to_dict(),
         )
+
+    async def _recover(self, server: RunningServer, tournament_id: str) -> None:
+        """Host the tournament's unfinished games again (or, in a cluster, those whose
+        node is gone: the games of a live node stay with it and are waited for)."""
+        store = server.store
+        unfinished = [
+            g.id
+            for g in await store.list_games(limit=None, tournament_id=tournament_id)
+            if g.status != "finished"
+        ]
+        if server.cluster is not None:
+            # Through the cluster's own takeover, never from a live node; a game that
+            # cannot be rebuilt there is closed as interrupted.
+            await server.cluster.take_over(unfinished)
+            return
+        await server.host.recover(lambda row: row.tournament_id == tournament_id)
+        for game_id in unfinished:
+            if game_id not in server.host.games:
+                await store.mark_interrupted(game_id)
+                log.info("game %s cannot be resumed; it will be replayed", game_id)
 
     def _openings(self) -> list[Opening]:
         source = self.config.openings
@@ -280,10 +296,11 @@ class TournamentRunner:
         todo = [p for p in plan if p.key not in finished]
         done = len(finished)
         control = TimeControl.parse(self.config.time_control)
-        adopted = {  # games cut off by a restart, resumed by the host
+        clustered = server.cluster is not None
+        adopted = {  # games cut off by a restart, resumed by the host (or another node)
             g.pairing_key: g.id
             for g in await store.list_games(limit=None, tournament_id=tournament_id)
-            if g.status != "finished" and g.id in server.host.games and g.pairing_key
+            if g.status != "finished" and (clustered or g.id in server.host.games) and g.pairing_key
         }
 
         async def play_one(pairing: Pairing) -> None:

@@ -3,15 +3,19 @@ and a bad database URL is a clear error naming it with the password redacted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
 import pytest
 import websockets
+from sqlalchemy import update
 
 from arena.match import MatchConfig, MoveRecord
 from arena.serve import running_server
-from arena.store import BotExistsError, Store, StoreError, database_url
+from arena.store import BotExistsError, Store, StoreError, database_url, db
+from arena.store import schema as t
+from arena.store.db import GameNotOwnedError
 from tests.conftest import new_bot, recv_json, recv_type
 
 
@@ -171,3 +175,105 @@ def test_postgres_urls_select_asyncpg() -> None:
     assert database_url("postgresql://u@h/d") == "postgresql+asyncpg://u@h/d"
     assert database_url("postgres://u@h/d") == "postgresql+asyncpg://u@h/d"
     assert database_url("arena.db").startswith("sqlite+aiosqlite:///")
+
+
+async def test_a_server_that_never_answers_fails_within_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host that accepts TCP connections but never speaks PostgreSQL fails within the
+    connect timeout, with the clear error naming the URL (no password)."""
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT_S", 0.5)
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # accepted, never answered
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"postgresql+asyncpg://arena:s3cret@127.0.0.1:{port}/arena"
+    try:
+        async with asyncio.timeout(10):
+            with pytest.raises(StoreError, match=f"cannot open the database .*:{port}") as caught:
+                await Store.open(url)
+        assert "s3cret" not in str(caught.value)
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_node_stores_nothing_in_a_game_it_no_longer_owns(pg_url: str) -> None:
+    """On PostgreSQL, once another node owns a game, this node's move and end of game
+    are refused with a clear error and nothing of them is stored."""
+    store = await Store.open(pg_url)
+    try:
+        store.node_id = 101
+        game_id, _, _ = await game(store)
+        await store.commit_move(
+            game_id, record(0, "e2e4", (1000, 1000)), turn_started_at=1, received_at=2, meta=None
+        )
+        async with store.engine.begin() as conn:  # node 102 took the game over
+            await conn.execute(
+                update(t.games).where(t.games.c.id == game_id).values(owner_node=102)
+            )
+        with pytest.raises(GameNotOwnedError, match=f"{game_id!r} is no longer owned by node 101"):
+            await store.commit_move(
+                game_id,
+                record(1, "e7e5", (900, 1000)),
+                turn_started_at=3,
+                received_at=4,
+                meta=None,
+            )
+        with pytest.raises(GameNotOwnedError, match="its end"):
+            await store.finish_game(
+                game_id, result="1-0", winner=0, reason="resignation", clocks=(1, 1)
+            )
+        assert [m.move for m in await store.get_moves(game_id)] == ["e2e4"]
+        row = await store.get_game(game_id)
+        assert row is not None and (row.ply, row.status) == (1, "created")
+        store.node_id = 102  # the new owner goes on
+        await store.commit_move(
+            game_id, record(1, "e7e5", (900, 1000)), turn_started_at=3, received_at=4, meta=None
+        )
+        assert [m.move for m in await store.get_moves(game_id)] == ["e2e4", "e7e5"]
+    finally:
+        await store.close()
+
+
+async def test_a_move_of_a_game_taken_over_fails_alone_in_its_batch(pg_url: str) -> None:
+    """Moves committed together (one group-commit batch) for a game this node still owns
+    and one it lost: the first is stored, the second refused."""
+    store = await Store.open(pg_url)
+    try:
+        store.node_id = 101
+        kept, _, _ = await game(store)
+        lost = await store.create_game(
+            game="chess",
+            seat_bot_ids=(1, 2),
+            time_control="60+1",
+            max_plies=None,
+            max_retries=2,
+            initial_state="start",
+            clocks=(60_000, 60_000),
+        )
+        async with store.engine.begin() as conn:
+            await conn.execute(update(t.games).where(t.games.c.id == lost).values(owner_node=102))
+        outcomes = await asyncio.gather(
+            *(
+                store.commit_move(
+                    game_id,
+                    record(0, "e2e4", (1000, 1000)),
+                    turn_started_at=1,
+                    received_at=2,
+                    meta=None,
+                )
+                for game_id in (kept, lost)
+            ),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[0], float) and isinstance(outcomes[1], GameNotOwnedError)
+        assert [m.move for m in await store.get_moves(kept)] == ["e2e4"]
+        assert await store.get_moves(lost) == []
+    finally:
+        await store.close()
