@@ -242,13 +242,17 @@ async def run_crash_bench(
     kills: int = 20,
     *,
     up_s: tuple[float, float] = (0.1, 0.8),
-    cycles: int = 20,
+    cycles: int = 100,
     max_plies: int = 40,
     seed: int = 0,
     finish_timeout_s: float = 60.0,
     workdir: str | None = None,
 ) -> CrashReport:
-    """Kill the server ``kills`` times at random moments (``up_s`` after it answered)."""
+    """Kill the server ``kills`` times at random moments (``up_s`` after it answered).
+
+    The tournament (``cycles`` round-robins of four bots) is long enough to
+    outlast the kills (the server commits thousands of moves a second), so
+    that games still start and finish after the last restart."""
     from clients.players import parse_player_spec
     from clients.sdk import BotClient
 
