@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from arena.match import Match, MatchStatus, MoveRecord
-from arena.protocol import Clocks, GameOver, GameStart, StateEvent, dump
+from arena.protocol import Clocks, GameOver, GameStart, MoveAck, StateEvent, dump
 from arena.store import MoveRow
 from games import Game
 
@@ -23,6 +23,7 @@ __all__ = [
     "game_over_frame",
     "game_start",
     "missed_events",
+    "move_ack_frame",
     "record_of",
     "state_frame",
     "status_of",
@@ -48,6 +49,13 @@ def record_of(row: MoveRow) -> MoveRecord:
         state_after=row.state_after,
         response_ms=row.response_ms,
         clocks_after=row.clocks,
+    )
+
+
+def move_ack_frame(game_id: str, record: MoveRecord) -> str:
+    """The ``move_ack`` the mover gets once its move at ``record.ply`` is stored."""
+    return dump(
+        MoveAck(game_id=game_id, ply=record.ply, move=record.move, response_ms=record.response_ms)
     )
 
 

@@ -48,6 +48,7 @@ from arena.events import (
     game_over_frame,
     game_start,
     missed_events,
+    move_ack_frame,
     record_of,
     state_frame,
     status_of,
@@ -61,7 +62,6 @@ from arena.protocol import (
     ErrorMessage,
     GameStart,
     Move,
-    MoveAck,
     Ping,
     Pong,
     Predict,
@@ -720,16 +720,7 @@ class Host:
             )
             mover = self.peers.get(hosted.bots[record.seat].id)
             if mover is not None:
-                mover.send(
-                    dump(
-                        MoveAck(
-                            game_id=hosted.id,
-                            ply=record.ply,
-                            move=record.move,
-                            response_ms=record.response_ms,
-                        )
-                    )
-                )
+                mover.send(move_ack_frame(hosted.id, record))
             hosted.match = match.restart_clock(self._now())
             hosted.turn_started_at = now_ms()
             hosted.records.append(record)

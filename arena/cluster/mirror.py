@@ -23,10 +23,16 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
-from arena.events import game_over_frame, game_start, missed_events, record_of
+from arena.events import (
+    game_over_frame,
+    game_start,
+    missed_events,
+    move_ack_frame,
+    record_of,
+)
 from arena.host import Host, Peer
 from arena.match import MoveRecord
-from arena.protocol import Clocks, MoveAck, dump
+from arena.protocol import Clocks, dump
 from arena.store import GameRow
 from games import Game, get_game, replay
 
@@ -151,16 +157,7 @@ class Mirror:
                 record = self.records[seq - 1]
                 mover = self._follower(record.seat)
                 if mover is not None:
-                    mover.send(
-                        dump(
-                            MoveAck(
-                                game_id=self.game_id,
-                                ply=record.ply,
-                                move=record.move,
-                                response_ms=record.response_ms,
-                            )
-                        )
-                    )
+                    mover.send(move_ack_frame(self.game_id, record))
             for _, peer in targets:
                 peer.send(frame)
         self.seq = self.stored_seq
