@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from arena.match import Match, MatchStatus, MoveRecord
 from arena.protocol import Clocks, GameOver, GameStart, MoveAck, StateEvent, dump
-from arena.store import MoveRow
-from games import Game
+from arena.store import GameRow, MoveRow
+from games import Game, get_game, replay
 
 __all__ = [
     "Status",
@@ -25,6 +25,7 @@ __all__ = [
     "missed_events",
     "move_ack_frame",
     "record_of",
+    "snapshot_frames",
     "state_frame",
     "status_of",
 ]
@@ -163,3 +164,33 @@ def game_start(
         seq=len(moves) + (1 if finished else 0),
         status=status,
     )
+
+
+def snapshot_frames(
+    row: GameRow,
+    seat: int | None,
+    moves: list[str],
+    clocks: tuple[int | None, int | None],
+    over: tuple[str | None, int | None, str | None] | None,
+) -> list[str]:
+    """A ``game_start`` snapshot of a stored game after ``moves`` (and its
+    ``game_over`` if ``over``: result, winner, reason), for a game this process
+    does not host: a finished one, or one hosted by another process."""
+    game: Game[Any] = get_game(row.game)
+    initial = game.decode_state(row.initial_state)
+    start = game_start(
+        row.id,
+        game,
+        seat,
+        row.players,
+        initial,
+        moves,
+        replay(game, moves, initial),
+        Clocks(remaining_ms=clocks, time_control=row.time_control),
+        row.max_plies,
+        status="finished" if over is not None else "active",
+    )
+    frames = [dump(start)]
+    if over is not None:
+        frames.append(game_over_frame(row.id, len(moves), *over))
+    return frames

@@ -50,6 +50,7 @@ from arena.events import (
     missed_events,
     move_ack_frame,
     record_of,
+    snapshot_frames,
     state_frame,
     status_of,
 )
@@ -74,7 +75,7 @@ from arena.protocol import (
 )
 from arena.store import BotRow, GameRow, Store, now_ms
 from arena.store.db import GameNotOwnedError
-from games import Game, GameError, get_game, replay
+from games import GameError, get_game
 
 __all__ = ["ClusterHooks", "Host", "HostedGame", "Peer", "PendingSeek", "error_message"]
 
@@ -1026,23 +1027,6 @@ class Host:
 
     async def stored_snapshot(self, row: GameRow, seat: int | None = None) -> list[str]:
         """Frames describing a stored (not hosted) game: ``game_start`` (+ ``game_over``)."""
-        game: Game[Any] = get_game(row.game)
         moves = [m.move for m in await self.store.get_moves(row.id)]
-        finished = row.status == "finished"
-        initial = game.decode_state(row.initial_state)
-        start = game_start(
-            row.id,
-            game,
-            seat,
-            row.players,
-            initial,
-            moves,
-            replay(game, moves, initial),
-            Clocks(remaining_ms=row.clocks, time_control=row.time_control),
-            row.max_plies,
-            status="finished" if finished else "active",
-        )
-        frames = [dump(start)]
-        if finished:
-            frames.append(game_over_frame(row.id, len(moves), row.result, row.winner, row.reason))
-        return frames
+        over = (row.result, row.winner, row.reason) if row.status == "finished" else None
+        return snapshot_frames(row, seat, moves, row.clocks, over)

@@ -255,6 +255,7 @@ async def run_crash_bench(
     that games still start and finish after the last restart."""
     from clients.players import parse_player_spec
     from clients.sdk import BotClient
+    from clients.speculation import wait_stopped
 
     rng = random.Random(seed)
     report = CrashReport()
@@ -333,9 +334,7 @@ async def run_crash_bench(
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await wait_stopped(tasks)
             server.stop()
         integrity, lost, _ = await asyncio.to_thread(_check_db, db, set(acked))
         report.moves_acked = len(acked)

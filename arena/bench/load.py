@@ -53,6 +53,7 @@ from arena.bench.stats import LatencySummary, summarize
 from arena.store import Store, hash_token, now_ms
 from arena.store import schema as t
 from arena.store.db import new_token
+from clients.speculation import wait_stopped
 from games.chess import ChessGame
 
 __all__ = [
@@ -368,9 +369,7 @@ async def run_load_bench(
                 await spectator.close()
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await wait_stopped(tasks)
             server.stop()
         window = t1 - t0
         return LoadReport(

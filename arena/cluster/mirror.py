@@ -24,17 +24,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 from arena.events import (
-    game_over_frame,
-    game_start,
     missed_events,
     move_ack_frame,
     record_of,
+    snapshot_frames,
 )
 from arena.host import Host, Peer
 from arena.match import MoveRecord
-from arena.protocol import Clocks, dump
 from arena.store import GameRow
-from games import Game, get_game, replay
+from games import Game, get_game
 
 __all__ = ["Mirror"]
 
@@ -182,28 +180,10 @@ class Mirror:
 
     def snapshot(self, seat: int | None) -> list[str]:
         """``game_start`` (and ``game_over`` if the game has ended) from the store."""
-        row, game = self.row, self._game
-        assert row is not None and game is not None
-        initial = game.decode_state(row.initial_state)
-        moves = [r.move for r in self.records]
-        over = self._over
+        row = self.row
+        assert row is not None
         clocks = self.records[-1].clocks_after if self.records else row.clocks
-        start = game_start(
-            self.game_id,
-            game,
-            seat,
-            row.players,
-            initial,
-            moves,
-            replay(game, moves, initial),
-            Clocks(remaining_ms=clocks, time_control=row.time_control),
-            row.max_plies,
-            status="finished" if over is not None else "active",
-        )
-        frames = [dump(start)]
-        if over is not None:
-            frames.append(game_over_frame(self.game_id, len(moves), *over))
-        return frames
+        return snapshot_frames(row, seat, [r.move for r in self.records], clocks, self._over)
 
     # ------------------------------------------------------------------ followers
 
