@@ -9,10 +9,14 @@ every move in full as usual.
 
 Pacing. With ``interval_s == 0`` a bot answers as soon as the position
 arrives (saturation: every game moves as fast as the server relays). With an
-interval, each game moves at most once per ``interval_s`` (the first move of
-a game after a random part of it, so games are out of step): the offered
-load is ``games / interval_s`` moves per second for as long as the server
-keeps up; a game whose relay took longer than the interval answers at once.
+interval, a game's next move is due a random ``interval_s * U(0.5, 1.5)``
+after its previous one (the first after a random part of the interval): the
+offered load is ``games / interval_s`` moves per second for as long as relays
+take less than half the interval, and a game whose relay took longer answers
+at once. The spacing is random, as independent agents' thinking times are:
+with a fixed period, games that one stall delayed together would move
+together from then on, and the offered load would turn into bursts of
+hundreds of moves at once.
 
 Every timing is taken with :func:`time.perf_counter` in this one process, so
 a move's send time and the opponent's receive time are on the same clock.
@@ -247,7 +251,7 @@ class LoadBot:
             if ply == 0:
                 due = now + self.rng.uniform(0.0, self.interval_s)
             else:
-                due = max(now, pair.last_sent + self.interval_s)
+                due = max(now, pair.last_sent + self.interval_s * self.rng.uniform(0.5, 1.5))
             if due > now:
                 await asyncio.sleep(due - now)
             if self.rec.stopping:

@@ -68,8 +68,9 @@ async def test_saturation_run_matches_the_database(tmp_path: Path) -> None:
 
 
 async def test_rate_mode_offers_no_more_than_the_rate(tmp_path: Path) -> None:
-    """At an offered rate, each game moves at most once per interval: the committed
-    moves stay within the offered load (plus one move per game), with zero errors."""
+    """At an offered rate, a game's moves are spaced a random 0.5-1.5 intervals apart:
+    the committed moves stay near the offered load (its mean plus one move per game,
+    four standard deviations here), with zero errors."""
     db = tmp_path / "load.db"
     options = LoadOptions(games=10, spectators=0, rate=40, duration_s=2.0, warmup_s=0.5)
     report = await run_load_bench(options, db=str(db))
