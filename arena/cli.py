@@ -114,7 +114,12 @@ def serve(
     only the games of servers that are gone (docs/scaling.md).
     """
     from arena.limits import Limits
-    from arena.serve import configure_logging, running_server, tune_gc_for_serving
+    from arena.serve import (
+        collect_garbage,
+        configure_logging,
+        running_server,
+        tune_gc_for_serving,
+    )
 
     configure_logging(log_level)
     limits = (
@@ -134,6 +139,7 @@ def serve(
         ) as server:
             resumed = len(server.host.recovered)
             tune_gc_for_serving()  # after start-up: what exists now is frozen
+            collector = asyncio.create_task(collect_garbage())
             console.print(
                 f"arena serving [bold]{server.url}[/] "
                 f"(bots: {server.ws_url}, db: {db}); "
@@ -141,7 +147,10 @@ def serve(
                 + "Ctrl-C stops"
             )
             lost = asyncio.Event() if server.cluster is None else server.cluster.lost
-            await lost.wait()  # its lock is gone: others may take its games
+            try:
+                await lost.wait()  # its lock is gone: others may take its games
+            finally:
+                collector.cancel()
             raise click.ClickException("the database session was lost; stopping (restart me)")
 
     try:

@@ -52,11 +52,36 @@ __all__ = ["WsPeer", "create_app"]
 log = logging.getLogger(__name__)
 
 
-class _Idle:
-    """Returned instead of a frame when a connection has been idle too long."""
+class _IdleWatch:
+    """Closes a connection (``idle``, 4091) once no frame went either way for ``limit``
+    seconds while ``may_idle()`` holds (e.g. the bot has no game under way).
 
+    One timer per connection, re-armed from ``peer.last_activity`` when it
+    fires, rather than a timeout around every receive: under load that was a
+    timer armed and cancelled for every frame.
+    """
 
-_IDLE = _Idle()
+    def __init__(self, peer: WsPeer, limit: float, may_idle: Callable[[], bool]) -> None:
+        self.peer = peer
+        self.limit = limit
+        self.may_idle = may_idle
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(limit, self._check)
+
+    def _check(self) -> None:
+        left = self.peer.last_activity + self.limit - time.monotonic()
+        if left <= 0 and self.may_idle():
+            _Endpoints._fatal(
+                self.peer, ErrorCode.IDLE, "idle connection closed; reconnect any time"
+            )
+            return
+        self._timer = self._loop.call_later(left if left > 0 else self.limit, self._check)
+
+    def __enter__(self) -> _IdleWatch:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
 
 
 class WsPeer:
@@ -248,42 +273,27 @@ class _Endpoints:
         )
         return token, hello
 
-    async def _next_frame(
-        self, ws: WebSocket, peer: WsPeer, may_idle: Callable[[], bool]
-    ) -> str | bytes | _Idle | None:
-        """The next frame, or ``_IDLE`` once nothing went either way for the idle
-        timeout while ``may_idle()`` holds (e.g. the bot has no game under way)."""
-        limit = self.limits.idle_timeout_s
-        while True:
-            left = peer.last_activity + limit - time.monotonic()
-            if left <= 0:
-                if may_idle():
-                    return _IDLE
-                left = limit
-            try:
-                async with asyncio.timeout(left):
-                    frame = await _receive(ws)
-            except TimeoutError:
-                continue
-            peer.last_activity = time.monotonic()
-            return frame
+    async def _next_frame(self, ws: WebSocket, peer: WsPeer) -> str | bytes | None:
+        """The next frame (``None`` on disconnect), noting the activity for :class:`_IdleWatch`."""
+        frame = await _receive(ws)
+        peer.last_activity = time.monotonic()
+        return frame
 
     async def _serve_bot(self, ws: WebSocket, peer: WsPeer) -> None:
         bot = peer.bot
         assert bot is not None
         bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
+        with _IdleWatch(
+            peer, self.limits.idle_timeout_s, lambda: not self.host.has_game_under_way(bot.id)
+        ):
+            await self._serve_bot_frames(ws, peer, bucket)
+
+    async def _serve_bot_frames(self, ws: WebSocket, peer: WsPeer, bucket: TokenBucket) -> None:
         strikes = 0
-
-        def may_idle() -> bool:
-            return not self.host.has_game_under_way(bot.id)
-
         while True:
             try:
-                frame = await self._next_frame(ws, peer, may_idle)
+                frame = await self._next_frame(ws, peer)
                 if frame is None:
-                    return
-                if isinstance(frame, _Idle):
-                    self._fatal(peer, ErrorCode.IDLE, "idle connection closed; reconnect any time")
                     return
                 if not bucket.allow(time.monotonic()):
                     strikes += 1
@@ -341,36 +351,38 @@ class _Endpoints:
                 self._fatal(peer, ErrorCode.UNKNOWN_GAME, f"no game {game_id[:64]!r}")
                 return
             bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
-            while True:
-                frame = await self._next_frame(ws, peer, lambda: True)
-                if frame is None:
-                    return
-                if isinstance(frame, _Idle):
-                    self._fatal(peer, ErrorCode.IDLE, "idle connection closed; reconnect any time")
-                    return
-                if not bucket.allow(time.monotonic()):
-                    self._fatal(peer, ErrorCode.RATE_LIMITED, "message rate limit exceeded")
-                    return
-                if isinstance(frame, bytes):
-                    peer.send(
-                        error_message(ErrorCode.BINARY_FRAME, "binary frames are not supported")
-                    )
-                    continue
-                with contextlib.suppress(ProtocolError):
-                    msg = parse_client_message(frame)
-                    if isinstance(msg, Ping):  # liveness checks are fine; acting is not
-                        peer.send(dump(Pong(id=msg.id)))
-                        continue
-                peer.send(
-                    error_message(
-                        ErrorCode.READ_ONLY, "spectator connections are read-only", game_id=game_id
-                    )
-                )
+            with _IdleWatch(peer, self.limits.idle_timeout_s, lambda: True):
+                await self._read_only(ws, peer, bucket, game_id)
         except WebSocketDisconnect:
             pass
         finally:
             self.host.disconnect(peer)
             await self._finish(peer, writer)
+
+    async def _read_only(
+        self, ws: WebSocket, peer: WsPeer, bucket: TokenBucket, game_id: str
+    ) -> None:
+        """A spectator's frames: pings are answered, anything else is refused."""
+        while True:
+            frame = await self._next_frame(ws, peer)
+            if frame is None:
+                return
+            if not bucket.allow(time.monotonic()):
+                self._fatal(peer, ErrorCode.RATE_LIMITED, "message rate limit exceeded")
+                return
+            if isinstance(frame, bytes):
+                peer.send(error_message(ErrorCode.BINARY_FRAME, "binary frames are not supported"))
+                continue
+            with contextlib.suppress(ProtocolError):
+                msg = parse_client_message(frame)
+                if isinstance(msg, Ping):  # liveness checks are fine; acting is not
+                    peer.send(dump(Pong(id=msg.id)))
+                    continue
+            peer.send(
+                error_message(
+                    ErrorCode.READ_ONLY, "spectator connections are read-only", game_id=game_id
+                )
+            )
 
     @staticmethod
     def _fatal(peer: WsPeer, code: ErrorCode, message: str) -> None:
