@@ -31,7 +31,7 @@ from sqlalchemy.sql.expression import Executable
 
 from arena.match import MoveRecord
 from arena.store import schema as t
-from arena.store.group import GroupCommitter, PendingMove
+from arena.store.group import GroupCommitter, PendingMove, PendingPrediction, PendingWrite
 from arena.store.migrations import migrate
 from arena.store.sqlite_writer import SqliteMoveWriter
 
@@ -257,6 +257,20 @@ _UPDATE_FINISHED = _UPDATE_POSITION.values(
 """The same for a move that ended its game."""
 
 
+def _prediction_rows(batch: Sequence[PendingPrediction]) -> list[dict[str, Any]]:
+    return [
+        {
+            "game_id": p.game_id,
+            "ply": p.ply,
+            "seat": p.seat,
+            "moves": list(p.moves),
+            "probs": None if p.probs is None else list(p.probs),
+            "received_at": p.received_at,
+        }
+        for p in batch
+    ]
+
+
 def _move_statements(
     batch: Sequence[PendingMove], committed_at: float
 ) -> list[tuple[Executable, list[dict[str, Any]]]]:
@@ -306,7 +320,9 @@ def _move_statements(
         for m in batch
         if m.finish is not None
     ]
-    statements: list[tuple[Executable, list[dict[str, Any]]]] = [(insert(t.moves), rows)]
+    statements: list[tuple[Executable, list[dict[str, Any]]]] = []
+    if rows:
+        statements.append((insert(t.moves), rows))
     if positions:
         statements.append((_UPDATE_POSITION, positions))
     if finished:
@@ -595,18 +611,22 @@ class Store:
         )
         return await self.group.commit(pending)
 
-    async def commit_moves(self, batch: Sequence[PendingMove]) -> float:
-        """Store moves (of different games) and their games' new positions in one
-        transaction; returns its commit time (wall ms)."""
+    async def commit_moves(self, batch: Sequence[PendingWrite]) -> float:
+        """Store moves (of different games), their games' new positions and
+        predictions in one transaction; returns its commit time (wall ms)."""
         committed_at = now_ms()
+        moves = [m for m in batch if isinstance(m, PendingMove)]
+        predictions = [p for p in batch if isinstance(p, PendingPrediction)]
         if self._move_writer is not None:
-            await self._move_writer.write(batch, committed_at)
+            await self._move_writer.write(moves, predictions, committed_at)
             return committed_at
         async with self.engine.begin() as conn:
             if self.node_id is not None:
-                await self._check_owned(conn, batch)
-            for statement, params in _move_statements(batch, committed_at):
+                await self._check_owned(conn, moves)
+            for statement, params in _move_statements(moves, committed_at):
                 await conn.execute(statement, params)
+            if predictions:
+                await conn.execute(insert(t.predictions), _prediction_rows(predictions))
         return committed_at
 
     async def _check_owned(self, conn: AsyncConnection, batch: Sequence[PendingMove]) -> None:
@@ -673,17 +693,17 @@ class Store:
         probs: Sequence[float] | None,
         received_at: float,
     ) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(t.predictions).values(
-                    game_id=game_id,
-                    ply=ply,
-                    seat=seat,
-                    moves=list(moves),
-                    probs=None if probs is None else list(probs),
-                    received_at=received_at,
-                )
+        """Store a prediction (group-committed with the moves, :mod:`arena.store.group`)."""
+        await self.group.commit(
+            PendingPrediction(
+                game_id=game_id,
+                ply=ply,
+                seat=seat,
+                moves=tuple(moves),
+                probs=None if probs is None else tuple(probs),
+                received_at=received_at,
             )
+        )
 
     async def get_game(self, game_id: str) -> GameRow | None:
         query = (

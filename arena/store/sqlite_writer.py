@@ -20,13 +20,16 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from arena.store import schema as t
-from arena.store.group import PendingMove
+from arena.store.group import PendingMove, PendingPrediction
 
 __all__ = ["SqliteMoveWriter"]
 
 _MOVE_COLUMNS = tuple(c.name for c in t.moves.columns)
 _INSERT_MOVES = f"INSERT INTO moves ({', '.join(_MOVE_COLUMNS)}) VALUES "
 _MOVE_ROW = f"({', '.join('?' * len(_MOVE_COLUMNS))})"
+_PREDICTION_COLUMNS = ("game_id", "ply", "seat", "moves", "probs", "received_at")
+_INSERT_PREDICTIONS = f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) VALUES "
+_PREDICTION_ROW = f"({', '.join('?' * len(_PREDICTION_COLUMNS))})"
 _UPDATE_POSITIONS = (
     "UPDATE games SET state = v.column2, ply = v.column3, clock0_ms = v.column4, "
     "clock1_ms = v.column5 FROM (VALUES "
@@ -62,8 +65,13 @@ class SqliteMoveWriter:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="arena-moves")
         self._conn: sqlite3.Connection | None = None
 
-    async def write(self, batch: Sequence[PendingMove], committed_at: float) -> None:
-        """Store ``batch`` in one transaction; returns once it has committed."""
+    async def write(
+        self,
+        batch: Sequence[PendingMove],
+        predictions: Sequence[PendingPrediction],
+        committed_at: float,
+    ) -> None:
+        """Store ``batch`` and ``predictions`` in one transaction; returns once it has committed."""
         # The rows are built here, holding the GIL anyway; the thread then
         # runs one statement per table and chunk, each one sqlite3 call (one
         # GIL hand-over), where executemany would hand the GIL back and forth
@@ -97,8 +105,19 @@ class SqliteMoveWriter:
                 result, winner, reason = m.finish
                 row_end = (result, winner, reason, int(committed_at), m.game_id)
                 finished.append((r.state_after, r.ply + 1, clock0, clock1, *row_end))
+        predicted: list[tuple[object, ...]] = [
+            (
+                p.game_id,
+                p.ply,
+                p.seat,
+                json.dumps(list(p.moves)),  # as SQLAlchemy's JSON type stores them
+                json.dumps(None if p.probs is None else list(p.probs)),
+                p.received_at,
+            )
+            for p in predictions
+        ]
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._write, moves, positions, finished)
+        await loop.run_in_executor(self._thread, self._write, moves, positions, finished, predicted)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -114,6 +133,7 @@ class SqliteMoveWriter:
         moves: list[tuple[object, ...]],
         positions: list[tuple[object, ...]],
         finished: list[tuple[object, ...]],
+        predicted: list[tuple[object, ...]],
     ) -> None:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
@@ -123,6 +143,8 @@ class SqliteMoveWriter:
             for statement, params in _chunked(_UPDATE_POSITIONS, _POSITION_ROW, positions):
                 conn.execute(statement + _UPDATE_POSITIONS_WHERE, params)
             conn.executemany(_UPDATE_FINISHED, finished)
+            for statement, params in _chunked(_INSERT_PREDICTIONS, _PREDICTION_ROW, predicted):
+                conn.execute(statement, params)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

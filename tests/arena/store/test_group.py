@@ -13,7 +13,7 @@ from arena.host import Host
 from arena.match import MatchConfig, MoveRecord
 from arena.protocol import Move
 from arena.store import BotRow, Store
-from arena.store.group import GroupCommitter, PendingMove
+from arena.store.group import GroupCommitter, PendingMove, PendingPrediction, PendingWrite
 
 
 def _pending(game_id: str, ply: int = 0) -> PendingMove:
@@ -38,7 +38,7 @@ class GatedWriter:
         self.gate = asyncio.Event()
         self.fail: set[str] = set()
 
-    async def __call__(self, batch: Sequence[PendingMove]) -> float:
+    async def __call__(self, batch: Sequence[PendingWrite]) -> float:
         ids = [m.game_id for m in batch]
         self.batches.append(ids)
         await self.gate.wait()
@@ -76,7 +76,7 @@ async def test_a_failing_batch_is_retried_move_by_move() -> None:
     writer.fail = {"bad"}
     blocker = asyncio.Event()
 
-    async def slow_first(batch: Sequence[PendingMove]) -> float:
+    async def slow_first(batch: Sequence[PendingWrite]) -> float:
         if batch[0].game_id == "first":
             await blocker.wait()
         return await writer(batch)
@@ -103,11 +103,11 @@ class ObservedStore(Store):
     committed: set[tuple[str, int]]
     batch_sizes: list[int]
 
-    async def commit_moves(self, batch: Sequence[PendingMove]) -> float:
+    async def commit_moves(self, batch: Sequence[PendingWrite]) -> float:
         self.batch_sizes.append(len(batch))
         await self.gate.wait()
         committed_at = await super().commit_moves(batch)
-        self.committed |= {(m.game_id, m.record.ply) for m in batch}
+        self.committed |= {(m.game_id, m.record.ply) for m in batch if isinstance(m, PendingMove)}
         return committed_at
 
 
@@ -184,8 +184,9 @@ async def test_host_acknowledges_and_relays_only_after_the_group_commit(
 
 
 async def test_a_batch_stores_moves_positions_and_finished_games(any_db: str) -> None:
-    """One batch stores every move with its meta, each game's new position, and the end
-    of a game a move finished (SQLite's writer thread and PostgreSQL's executemany)."""
+    """One batch stores every move with its meta, each game's new position, the end
+    of a game a move finished, and the predictions that came with them (SQLite's
+    writer thread and PostgreSQL's executemany)."""
     store = await Store.open(any_db)
     try:
         white, black = await store.add_bot("w"), await store.add_bot("b")
@@ -202,12 +203,19 @@ async def test_a_batch_stores_moves_positions_and_finished_games(any_db: str) ->
                     clocks=(60_000, 60_000),
                 )
             )
-        batch = [
+        batch: list[PendingWrite] = [
             PendingMove(ids[0], _record(0, "after0"), 1.0, 2.0, {"actor_ms": 5.0}, None, "k0"),
             PendingMove(ids[1], _record(0, "after1"), 1.0, 2.0, None, ("1-0", 0, "resign"), None),
             PendingMove(ids[2], _record(0, "after2"), 1.0, 2.0, None, None, None),
+            PendingPrediction(ids[2], 1, 0, ("e7e5", "c7c5"), (0.6, 0.3), 1.5),
+            PendingPrediction(ids[2], 1, 0, ("d7d5",), None, 1.75),
         ]
         committed_at = await store.commit_moves(batch)
+        predictions = await store.get_predictions(ids[2])
+        assert [(p.ply, p.seat, p.moves, p.probs, p.received_at) for p in predictions] == [
+            (1, 0, ["e7e5", "c7c5"], [0.6, 0.3], 1.5),
+            (1, 0, ["d7d5"], None, 1.75),
+        ]
         first = await store.get_moves(ids[0])
         assert [(m.move, m.meta, m.committed_at) for m in first] == [
             ("e2e4", {"actor_ms": 5.0}, committed_at)
