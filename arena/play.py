@@ -2,13 +2,17 @@
 
 ``arena play`` starts the arena on a free loopback port, registers the two
 players as bots (each with a fresh token, revoked afterwards), and runs them
-through the same websocket SDK an external bot uses.
+through the same websocket SDK an external bot uses: in this process, or each
+in a process of its own (``arena bot run --player SPEC``), as outside bots run.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from arena.clock import TimeControl
@@ -20,7 +24,7 @@ from clients.players import PlayerSpec
 from clients.sdk import BotClient
 from games import get_game, replay
 
-__all__ = ["PlayResult", "bot_names", "play_game"]
+__all__ = ["PlayResult", "bot_names", "play_game", "play_in_processes"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,76 @@ class _Listener:
         pass
 
 
+PLAYER_EXIT_S = 30.0
+"""How long a player process may take to leave once its game is over."""
+
+
+async def play_in_processes(
+    ws_url: str,
+    specs: tuple[PlayerSpec, PlayerSpec],
+    tokens: Sequence[str],
+    finished: Awaitable[None],
+) -> None:
+    """Run each player as ``arena bot run --player SPEC --games 1`` in a process of its
+    own, connected to ``ws_url`` with its token (passed in the environment, not on the
+    command line), until ``finished`` (the game's end) and the processes have left.
+
+    A process that exits before the game is over ends the game's wait with a
+    :class:`RuntimeError` quoting the end of its log.
+    """
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "arena.cli",
+            "bot",
+            "run",
+            "--player",
+            spec.text,
+            "--url",
+            ws_url,
+            "--games",
+            "1",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "ARENA_TOKEN": token},
+        )
+        for spec, token in zip(specs, tokens, strict=True)
+    ]
+    logs = [asyncio.create_task(_read_all(p)) for p in procs]
+    game_over = asyncio.ensure_future(finished)
+    try:
+        exits = [asyncio.create_task(p.wait()) for p in procs]
+        pending = {game_over, *exits}
+        while not game_over.done():
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for i, task in enumerate(exits):
+                if task in done and not game_over.done():
+                    await asyncio.sleep(1.0)  # the game may have ended as it left
+                    if not game_over.done():
+                        log = (await logs[i]).decode(errors="replace")[-2000:]
+                        raise RuntimeError(
+                            f"player {specs[i].text!r} exited with {procs[i].returncode} "
+                            f"before its game was over: {log}"
+                        )
+        async with asyncio.timeout(PLAYER_EXIT_S):
+            await asyncio.gather(*exits)
+    finally:
+        game_over.cancel()
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        for reader in logs:
+            with contextlib.suppress(Exception):
+                await reader
+
+
+async def _read_all(proc: asyncio.subprocess.Process) -> bytes:
+    assert proc.stderr is not None
+    return await proc.stderr.read()
+
+
 def bot_names(specs: tuple[PlayerSpec, PlayerSpec]) -> tuple[str, str]:
     """Bot names for two players: their specs, made distinct when equal."""
     first, second = specs[0].text, specs[1].text
@@ -66,18 +140,20 @@ async def play_game(
     max_retries: int = 3,
     opening: Sequence[str] = (),
     on_event: Callable[[StateEvent | GameOver], None] | None = None,
+    in_processes: bool = False,
 ) -> PlayResult:
     """Play one game to its end and return how it ended.
 
     ``opening`` moves, if any, are played out first: the game starts from the
-    position after them.
+    position after them. With ``in_processes`` each player runs in a process of
+    its own (:func:`play_in_processes`); otherwise both run in this one.
     """
     rules = get_game(game)  # fail early on an unknown game
     initial = rules.encode_state(replay(rules, opening)) if opening else None
     config = MatchConfig(
         time_control=TimeControl.parse(time_control), max_plies=max_plies, max_retries=max_retries
     )
-    players = (specs[0].build(), specs[1].build())
+    players = () if in_processes else (specs[0].build(), specs[1].build())
     names = bot_names(specs)
     try:
         async with running_server(db) as server:
@@ -93,14 +169,21 @@ async def play_game(
                 )
                 if on_event is not None:
                     await server.host.watch(_Listener(on_event), game_id)
-                clients = [
-                    BotClient(player, server.ws_url, token, max_games=1, client_name="arena-play")
-                    for player, token in zip(players, tokens, strict=True)
-                ]
-                async with asyncio.TaskGroup() as group:
-                    for client in clients:
-                        group.create_task(client.run())
-                    await server.host.wait_finished(game_id)
+                if in_processes:
+                    await play_in_processes(
+                        server.ws_url, specs, tokens, server.host.wait_finished(game_id)
+                    )
+                else:
+                    clients = [
+                        BotClient(
+                            player, server.ws_url, token, max_games=1, client_name="arena-play"
+                        )
+                        for player, token in zip(players, tokens, strict=True)
+                    ]
+                    async with asyncio.TaskGroup() as group:
+                        for client in clients:
+                            group.create_task(client.run())
+                        await server.host.wait_finished(game_id)
             finally:
                 for token in tokens:
                     await store.revoke_token(token)

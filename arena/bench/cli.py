@@ -88,6 +88,13 @@ def show(result: WorkloadResult) -> None:
     default=None,
     help="Branches in flight at once per player  [default: k x depth].",
 )
+@click.option(
+    "--player-processes/--one-process",
+    default=False,
+    show_default=True,
+    help="Run each player in a process of its own (`arena bot run`), as outside bots "
+    "run, or both in the bench's process beside the server.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--scale", default=0.005, show_default=True, help="api-sim: latency scale.")
 @click.option("--base-url", default=None, help="openai: endpoint (key from OPENAI_API_KEY).")
@@ -101,6 +108,7 @@ def speculation(
     depth: int,
     own_k: int,
     max_branches: int | None,
+    player_processes: bool,
     as_json: bool,
     scale: float,
     base_url: str | None,
@@ -130,6 +138,7 @@ def speculation(
                 depth=depth,
                 own_k=own_k,
                 max_branches=max_branches,
+                player_processes=player_processes,
                 options=options,
                 progress=progress,
             )

@@ -274,6 +274,8 @@ class SpeculationBench:
     own_k: int = 1
     max_branches: int | None = None
     """Branches in flight at once per player (default ``k * depth``)."""
+    player_processes: bool = False
+    """Each player in a process of its own (:func:`arena.play.play_in_processes`)."""
     db: str | None = None
     progress: Callable[[str], None] = lambda _line: None
 
@@ -305,6 +307,7 @@ class SpeculationBench:
                         time_control="none",
                         max_plies=self.plies,  # counted from the opening's position
                         opening=opening if self.workload.game == "chess" else (),
+                        in_processes=self.player_processes,
                     )
                     store = await Store.open(db)
                     try:
@@ -394,6 +397,7 @@ async def run_bench(
     depth: int,
     own_k: int = 1,
     max_branches: int | None = None,
+    player_processes: bool = False,
     options: WorkloadOptions | None = None,
     progress: Callable[[str], None] = lambda _line: None,
 ) -> WorkloadResult:
@@ -407,6 +411,7 @@ async def run_bench(
             depth=depth,
             own_k=own_k,
             max_branches=max_branches,
+            player_processes=player_processes,
             progress=progress,
         )
         return await bench.run()

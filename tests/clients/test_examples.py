@@ -4,15 +4,17 @@ game against a built-in player over the real server."""
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 
 import pytest
 
+from arena.accounting import account_game
 from arena.clock import TimeControl
 from arena.match import MatchConfig
 from arena.serve import RunningServer
 from clients.players import parse_player_spec
-from clients.sdk import BotClient
+from clients.sdk import Bot, BotClient, GameView
 from tests.clients.processes import ROOT, run_arena
 from tests.conftest import new_bot
 
@@ -51,10 +53,54 @@ async def test_example_plays_a_full_game(
     assert f"game {game_id}: {row.result} ({row.reason}) after {row.ply} plies" in out
     assert len(await server.store.get_moves(game_id)) == row.ply > 0
     if "speculating" in target:
-        predicted = {p.ply for p in await server.store.get_predictions(game_id) if p.seat == 0}
-        # It publishes predictions; how many reach the server before the instant
-        # random opponent's move depends on timing.
-        assert predicted
+        # It publishes predictions; how many reach the server before an instant
+        # opponent's move depends on timing (see the next test for a thinking one).
+        assert any(p.seat == 0 for p in await server.store.get_predictions(game_id))
+
+
+class ThinkingOpponent(Bot):
+    """A labelled simulation of an opponent that thinks: it waits a fixed 200 ms
+    per move, then plays a random legal move (seeded)."""
+
+    THINK_S = 0.2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rng = random.Random(7)
+
+    async def choose_move(self, view: GameView) -> str:
+        await asyncio.sleep(self.THINK_S)
+        return self.rng.choice(view.legal_moves())
+
+
+async def test_speculating_example_predicts_every_reply_of_a_thinking_opponent(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """Against an opponent that takes 200 ms per move, the speculating example's
+    prediction for the opponent's reply reaches the server before that reply on
+    (nearly) every opponent move, and the server scores them."""
+    (a, token), (b, other_token) = await new_bot(server, "example"), await new_bot(server, "slow")
+    config = MatchConfig(time_control=TimeControl.parse("60+0"), max_plies=24)
+    game_id = await server.host.create_game("chess", (a, b), config)
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    opponent = BotClient(ThinkingOpponent(), server.ws_url, other_token, max_games=1)
+    await asyncio.gather(
+        run_arena(
+            "bot", "run", "examples/speculating_bot.py:MaterialSpeculator",
+            "--url", server.ws_url, "--token-file", str(token_file), "--games", "1",
+        ),
+        opponent.run(),
+    )  # fmt: skip
+    moves = await server.store.get_moves(game_id)
+    account = account_game(moves, await server.store.get_predictions(game_id))
+    # Each of the example's moves after the first carries its prediction of the
+    # opponent's move before it (counted only if it arrived before that move).
+    mine = [m for m in account.moves if m.seat == 0 and m.ply > 0]
+    assert len(mine) >= 10
+    missing = [m.ply for m in mine if not m.predicted]
+    # The example predicts in a few milliseconds; 200 ms leaves room for a slow CI.
+    assert len(missing) <= 1, missing
 
 
 def test_examples_are_short() -> None:

@@ -60,6 +60,33 @@ async def test_lossless_stockfish_off_one_step_pipelined(tmp_path: Path) -> None
     assert lines[0] == lines[1] == lines[2]
 
 
+async def test_players_in_processes_play_the_same_game(tmp_path: Path) -> None:
+    """With each player in a process of its own (`arena bot run --player`, as the
+    benchmark can run them), pipelined Stockfish plays the same moves as off in one
+    process, and the moves carry the players' reports (actor times)."""
+    db = str(tmp_path / "p.db")
+    lines, games = [], []
+    for extra, in_processes in (("", False), (",spec=engine,k=1,depth=3", True)):
+        text = f"stockfish:nodes=20000{extra}"
+        result = await play_game(
+            db,
+            (parse_player_spec(text), parse_player_spec(text)),
+            time_control="none",
+            max_plies=12,
+            in_processes=in_processes,
+        )
+        lines.append(await moves_of(db, result.game_id))
+        games.append(result)
+    assert len(lines[0]) == 12 and lines[0] == lines[1]
+    assert games[1].reason == "max_plies"
+    store = await Store.open(db)
+    try:
+        moves = await store.get_moves(games[1].game_id)
+        assert all(m.meta and m.meta.get("actor_ms") for m in moves)
+    finally:
+        await store.close()
+
+
 class CountingActor:
     """A deterministic actor that counts its calls per position (first legal move)."""
 
