@@ -119,6 +119,7 @@ def serve(
         configure_logging,
         running_server,
         tune_gc_for_serving,
+        watch_collector,
     )
 
     configure_logging(log_level)
@@ -140,6 +141,7 @@ def serve(
             resumed = len(server.host.recovered)
             tune_gc_for_serving()  # after start-up: what exists now is frozen
             collector = asyncio.create_task(collect_garbage())
+            watch_collector(collector)
             console.print(
                 f"arena serving [bold]{server.url}[/] "
                 f"(bots: {server.ws_url}, db: {db}); "

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from arena.clock import TimeControl
 from arena.match import MatchConfig
@@ -56,67 +57,102 @@ class _Listener:
 
 PLAYER_EXIT_S = 30.0
 """How long a player process may take to leave once its game is over."""
+PLAYER_STOP_S = 5.0
+"""How long a player process may take to stop after SIGTERM before it is killed."""
 
 
 async def play_in_processes(
     ws_url: str,
     specs: tuple[PlayerSpec, PlayerSpec],
     tokens: Sequence[str],
-    finished: Awaitable[None],
+    finished: Awaitable[object],
 ) -> None:
     """Run each player as ``arena bot run --player SPEC --games 1`` in a process of its
     own, connected to ``ws_url`` with its token (passed in the environment, not on the
     command line), until ``finished`` (the game's end) and the processes have left.
 
-    A process that exits before the game is over ends the game's wait with a
-    :class:`RuntimeError` quoting the end of its log.
+    A process that exits before the game is over, exits with an error, or does not
+    leave once the game is over raises :class:`RuntimeError` naming the player and
+    quoting the end of its log. Processes still running at the end are stopped
+    (SIGTERM, so that a player's own servers stop with it; SIGKILL after
+    :data:`PLAYER_STOP_S`).
     """
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "arena.cli",
-            "bot",
-            "run",
-            "--player",
-            spec.text,
-            "--url",
-            ws_url,
-            "--games",
-            "1",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "ARENA_TOKEN": token},
-        )
-        for spec, token in zip(specs, tokens, strict=True)
-    ]
-    logs = [asyncio.create_task(_read_all(p)) for p in procs]
+    env = {k: v for k, v in os.environ.items() if k != "ARENA_TOKEN_FILE"}
+    procs: list[asyncio.subprocess.Process] = []
+    logs: list[asyncio.Task[bytes]] = []
     game_over = asyncio.ensure_future(finished)
     try:
+        for spec, token in zip(specs, tokens, strict=True):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "arena.cli",
+                "bot",
+                "run",
+                "--player",
+                spec.text,
+                "--url",
+                ws_url,
+                "--games",
+                "1",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                env={**env, "ARENA_TOKEN": token},
+            )
+            procs.append(proc)
+            logs.append(asyncio.create_task(_read_all(proc)))
+
+        async def failure(i: int, what: str) -> RuntimeError:
+            log = b""
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):  # its log ends when it has exited
+                    log = await asyncio.shield(logs[i])
+            tail = log.decode(errors="replace")[-2000:] or "(nothing on stderr)"
+            return RuntimeError(f"player {specs[i].text!r} {what}: {tail}")
+
         exits = [asyncio.create_task(p.wait()) for p in procs]
-        pending = {game_over, *exits}
+        pending: set[asyncio.Future[Any]] = {game_over, *exits}
         while not game_over.done():
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for i, task in enumerate(exits):
                 if task in done and not game_over.done():
-                    await asyncio.sleep(1.0)  # the game may have ended as it left
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(1.0):  # the game may end as it leaves
+                            await asyncio.shield(game_over)
                     if not game_over.done():
-                        log = (await logs[i]).decode(errors="replace")[-2000:]
-                        raise RuntimeError(
-                            f"player {specs[i].text!r} exited with {procs[i].returncode} "
-                            f"before its game was over: {log}"
-                        )
-        async with asyncio.timeout(PLAYER_EXIT_S):
-            await asyncio.gather(*exits)
+                        code = procs[i].returncode
+                        raise await failure(i, f"exited with {code} before its game was over")
+        try:
+            async with asyncio.timeout(PLAYER_EXIT_S):
+                await asyncio.gather(*exits)
+        except TimeoutError:
+            slow = next(i for i, p in enumerate(procs) if p.returncode is None)
+            raise await failure(slow, f"did not leave within {PLAYER_EXIT_S:g} s") from None
+        for i, proc in enumerate(procs):
+            if proc.returncode != 0:
+                raise await failure(i, f"exited with {proc.returncode} after its game")
     finally:
         game_over.cancel()
-        for proc in procs:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+        await _stop(procs)
         for reader in logs:
             with contextlib.suppress(Exception):
                 await reader
+
+
+async def _stop(procs: Sequence[asyncio.subprocess.Process]) -> None:
+    """SIGTERM the processes still running, then SIGKILL those that do not stop."""
+    running = [p for p in procs if p.returncode is None]
+    for proc in running:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+    for proc in running:
+        try:
+            async with asyncio.timeout(PLAYER_STOP_S):
+                await proc.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
 
 
 async def _read_all(proc: asyncio.subprocess.Process) -> bytes:

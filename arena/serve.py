@@ -36,6 +36,7 @@ __all__ = [
     "running_server",
     "serve_asgi",
     "tune_gc_for_serving",
+    "watch_collector",
 ]
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,20 @@ def tune_gc_for_serving() -> None:
     gc.disable()
 
 
+def watch_collector(task: asyncio.Task[None]) -> None:
+    """If :func:`collect_garbage` ever fails, log it and give collection back to Python."""
+
+    def done(finished: asyncio.Task[None]) -> None:
+        if not finished.cancelled() and finished.exception() is not None:
+            log.error(
+                "the garbage collector task failed; automatic collection is back on",
+                exc_info=finished.exception(),
+            )
+            gc.enable()
+
+    task.add_done_callback(done)
+
+
 async def collect_garbage(growth: int = GC_GROWTH, check_s: float = GC_CHECK_S) -> None:
     """Collect whenever ``growth`` net new objects exist since the last collection.
 
@@ -233,8 +248,10 @@ async def collect_garbage(growth: int = GC_GROWTH, check_s: float = GC_CHECK_S) 
     what is kept alive and with cyclic garbage (which reference counting
     cannot free), not with the churn of a steady load. Survivors are frozen.
     Cycles among frozen objects wait for a full pass, which runs once the
-    frozen objects have doubled since the last one: garbage can never
-    exceed the live heap. Runs until cancelled, logging each pause.
+    frozen objects have doubled since the last one, so garbage among them
+    stays below the size the frozen heap had at the last full pass (the
+    first full pass comes when the heap has doubled since start-up, usually
+    while games are being set up). Runs until cancelled, logging each pause.
     """
     full_at = 2 * max(gc.get_freeze_count(), growth)
     while True:

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 from starlette.applications import Starlette
@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 
 class _IdleWatch:
     """Closes a connection (``idle``, 4091) once no frame went either way for ``limit``
-    seconds while ``may_idle()`` holds (e.g. the bot has no game under way).
+    seconds while ``may_idle()`` holds (e.g. the bot has no game under way), and
+    stops its read loop (:meth:`run`), so no frame is handled after that.
 
     One timer per connection, re-armed from ``peer.last_activity`` when it
     fires, rather than a timeout around every receive: under load that was a
@@ -65,23 +66,37 @@ class _IdleWatch:
         self.peer = peer
         self.limit = limit
         self.may_idle = may_idle
-        self._loop = asyncio.get_running_loop()
-        self._timer = self._loop.call_later(limit, self._check)
+        self.fired = False
 
-    def _check(self) -> None:
-        left = self.peer.last_activity + self.limit - time.monotonic()
-        if left <= 0 and self.may_idle():
-            _Endpoints._fatal(
-                self.peer, ErrorCode.IDLE, "idle connection closed; reconnect any time"
-            )
-            return
-        self._timer = self._loop.call_later(left if left > 0 else self.limit, self._check)
+    async def run(self, read_loop: Coroutine[Any, Any, None]) -> None:
+        """Run the connection's ``read_loop`` until it returns or the connection is idle."""
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle | None = None
 
-    def __enter__(self) -> _IdleWatch:
-        return self
+        def check() -> None:
+            nonlocal timer
+            left = self.peer.last_activity + self.limit - time.monotonic()
+            if left <= 0 and self.may_idle():
+                self.fired = True
+                _Endpoints._fatal(
+                    self.peer, ErrorCode.IDLE, "idle connection closed; reconnect any time"
+                )
+                task.cancel()
+                return
+            timer = loop.call_later(left if left > 0 else self.limit, check)
 
-    def __exit__(self, *_exc: object) -> None:
-        self._timer.cancel()
+        timer = loop.call_later(self.limit, check)
+        try:
+            await read_loop
+        except asyncio.CancelledError:
+            if not self.fired:
+                raise
+            task.uncancel()  # our own stop, not the server's: return normally
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 class WsPeer:
@@ -283,10 +298,10 @@ class _Endpoints:
         bot = peer.bot
         assert bot is not None
         bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
-        with _IdleWatch(
+        watch = _IdleWatch(
             peer, self.limits.idle_timeout_s, lambda: not self.host.has_game_under_way(bot.id)
-        ):
-            await self._serve_bot_frames(ws, peer, bucket)
+        )
+        await watch.run(self._serve_bot_frames(ws, peer, bucket))
 
     async def _serve_bot_frames(self, ws: WebSocket, peer: WsPeer, bucket: TokenBucket) -> None:
         strikes = 0
@@ -351,8 +366,8 @@ class _Endpoints:
                 self._fatal(peer, ErrorCode.UNKNOWN_GAME, f"no game {game_id[:64]!r}")
                 return
             bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
-            with _IdleWatch(peer, self.limits.idle_timeout_s, lambda: True):
-                await self._read_only(ws, peer, bucket, game_id)
+            watch = _IdleWatch(peer, self.limits.idle_timeout_s, lambda: True)
+            await watch.run(self._read_only(ws, peer, bucket, game_id))
         except WebSocketDisconnect:
             pass
         finally:

@@ -275,14 +275,16 @@ def _collector_paused() -> Iterator[None]:
     is off until the end (reference counting still frees almost everything;
     the run is bounded in time).
     """
+    was_enabled = gc.isenabled()
     gc.collect()
     gc.freeze()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
         gc.unfreeze()
+        if was_enabled:
+            gc.enable()
 
 
 def _proc_cpu_s(pid: int) -> float:

@@ -621,7 +621,7 @@ class Store:
             await self._move_writer.write(moves, predictions, committed_at)
             return committed_at
         async with self.engine.begin() as conn:
-            if self.node_id is not None:
+            if self.node_id is not None and moves:
                 await self._check_owned(conn, moves)
             for statement, params in _move_statements(moves, committed_at):
                 await conn.execute(statement, params)

@@ -65,24 +65,30 @@ async def test_garbage_cycles_wait_for_growth_then_are_freed() -> None:
 
 
 @pytest.mark.usefixtures("collector_off")
-async def test_cycles_among_frozen_objects_are_freed_by_a_full_pass() -> None:
-    """A cycle made of objects that an earlier collection froze is freed once the
-    frozen objects have doubled (a full pass unfreezes before collecting)."""
-    task = asyncio.create_task(collect_garbage(growth=20_000, check_s=0.01))
+async def test_cycles_among_frozen_objects_wait_for_the_frozen_heap_to_double() -> None:
+    """A cycle made of objects that an earlier collection froze survives the young
+    collections that follow, and is freed by the full pass that runs once the frozen
+    objects have doubled since the collector started."""
+    gc.freeze()  # as after start-up: the heap so far is frozen
+    start = gc.get_freeze_count()
+    batch = 20_000
+    task = asyncio.create_task(collect_garbage(growth=batch // 2, check_s=0.01))
     try:
         node = _Node()
         cycle = weakref.ref(node)
-        batches = [[_Node() for _ in range(25_000)]]
-        await asyncio.sleep(0.1)  # a collection freezes node with the batch
-        assert gc.get_freeze_count() >= 25_000
+        kept = [[_Node() for _ in range(batch)]]
+        await asyncio.sleep(0.1)  # a young collection freezes node with the batch
         node.other = node
-        del node  # now garbage, but frozen
-        for _ in range(8):  # grow until a full pass is due
-            batches.append([_Node() for _ in range(25_000)])
-            await asyncio.sleep(0.05)
-            if cycle() is None:
-                break
+        del node  # garbage now, but frozen
+        alive_after_young = False
+        while cycle() is not None and len(kept) * batch < 4 * start + 4 * batch:
+            kept.append([_Node() for _ in range(batch)])
+            await asyncio.sleep(0.1)
+            if cycle() is not None and gc.get_freeze_count() < 2 * start:
+                alive_after_young = True
         assert cycle() is None
+        assert alive_after_young or start < 2 * batch  # (a tiny heap doubles at once)
+        assert len(kept) * batch >= start  # freed only once the frozen heap had doubled
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

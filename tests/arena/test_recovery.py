@@ -130,7 +130,7 @@ async def test_idle_connection_without_a_game_is_closed(tmp_path: Path) -> None:
     limits = Limits(idle_timeout_s=0.3)
     async with running_server(str(tmp_path / "d.db"), limits=limits) as srv:
         (a, ta), (b, tb) = await new_bot(srv, "p1"), await new_bot(srv, "p2")
-        _, tc = await new_bot(srv, "loner")
+        loner, tc = await new_bot(srv, "loner")
         ws_c = await connect_bot(srv, tc)
         ws_a, _ws_b = await connect_bot(srv, ta), await connect_bot(srv, tb)
         await srv.host.create_game("chess", (a, b), MatchConfig())
@@ -140,6 +140,7 @@ async def test_idle_connection_without_a_game_is_closed(tmp_path: Path) -> None:
         assert info.value.rcvd is not None and info.value.rcvd.code == int(ErrorCode.IDLE)
         await asyncio.sleep(0.5)
         assert a.id in srv.host.peers and b.id in srv.host.peers
+        assert loner.id not in srv.host.peers  # its handler ended with the close
 
 
 async def test_connections_waiting_for_hello_are_capped(tmp_path: Path) -> None:

@@ -6,10 +6,11 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 
 from arena.clock import TimeControl
 from arena.match import MatchConfig
-from arena.play import play_game
+from arena.play import play_game, play_in_processes
 from arena.serve import RunningServer
 from arena.store import Store
 from clients.actors.engine import EngineActor, EngineOptions
@@ -58,6 +59,17 @@ async def test_lossless_stockfish_off_one_step_pipelined(tmp_path: Path) -> None
         lines.append(await moves_of(db, result.game_id))
     assert len(lines[0]) == 16
     assert lines[0] == lines[1] == lines[2]
+
+
+async def test_a_player_process_that_fails_is_a_clear_error(server: RunningServer) -> None:
+    """A player process that exits before its game is over (here: its token is refused)
+    ends the wait with an error naming the player and quoting its log."""
+    spec = parse_player_spec("random:seed=1")
+    never = asyncio.Event()
+    with pytest.raises(RuntimeError, match="before its game was over") as info:
+        async with asyncio.timeout(60):
+            await play_in_processes(server.ws_url, (spec, spec), ["bad", "bad"], never.wait())
+    assert "random:seed=1" in str(info.value) and "token" in str(info.value).lower()
 
 
 async def test_players_in_processes_play_the_same_game(tmp_path: Path) -> None:
