@@ -114,13 +114,7 @@ def serve(
     only the games of servers that are gone (docs/scaling.md).
     """
     from arena.limits import Limits
-    from arena.serve import (
-        collect_garbage,
-        configure_logging,
-        running_server,
-        tune_gc_for_serving,
-        watch_collector,
-    )
+    from arena.serve import collector_for_serving, configure_logging, running_server
 
     configure_logging(log_level)
     limits = (
@@ -139,20 +133,15 @@ def serve(
             allowed_origins=allowed_origins,
         ) as server:
             resumed = len(server.host.recovered)
-            tune_gc_for_serving()  # after start-up: what exists now is frozen
-            collector = asyncio.create_task(collect_garbage())
-            watch_collector(collector)
-            console.print(
-                f"arena serving [bold]{server.url}[/] "
-                f"(bots: {server.ws_url}, db: {db}); "
-                + (f"{resumed} unfinished game(s) resumed; " if resumed else "")
-                + "Ctrl-C stops"
-            )
-            lost = asyncio.Event() if server.cluster is None else server.cluster.lost
-            try:
+            async with collector_for_serving():  # after start-up: what exists now is frozen
+                console.print(
+                    f"arena serving [bold]{server.url}[/] "
+                    f"(bots: {server.ws_url}, db: {db}); "
+                    + (f"{resumed} unfinished game(s) resumed; " if resumed else "")
+                    + "Ctrl-C stops"
+                )
+                lost = asyncio.Event() if server.cluster is None else server.cluster.lost
                 await lost.wait()  # its lock is gone: others may take its games
-            finally:
-                collector.cancel()
             raise click.ClickException("the database session was lost; stopping (restart me)")
 
     try:

@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from arena.clock import TimeControl
 from arena.match import MatchConfig
@@ -111,17 +110,15 @@ async def play_in_processes(
             return RuntimeError(f"player {specs[i].text!r} {what}: {tail}")
 
         exits = [asyncio.create_task(p.wait()) for p in procs]
-        pending: set[asyncio.Future[Any]] = {game_over, *exits}
-        while not game_over.done():
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for i, task in enumerate(exits):
-                if task in done and not game_over.done():
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(1.0):  # the game may end as it leaves
-                            await asyncio.shield(game_over)
-                    if not game_over.done():
-                        code = procs[i].returncode
-                        raise await failure(i, f"exited with {code} before its game was over")
+        await asyncio.wait({game_over, *exits}, return_when=asyncio.FIRST_COMPLETED)
+        if not game_over.done():  # a player left first; the game may end as it leaves
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await asyncio.shield(game_over)
+            if not game_over.done():
+                i = next(i for i, task in enumerate(exits) if task.done())
+                code = procs[i].returncode
+                raise await failure(i, f"exited with {code} before its game was over")
         try:
             async with asyncio.timeout(PLAYER_EXIT_S):
                 await asyncio.gather(*exits)

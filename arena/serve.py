@@ -11,7 +11,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +33,10 @@ __all__ = [
     "GC_GROWTH",
     "RunningServer",
     "collect_garbage",
+    "collector_for_serving",
+    "collector_paused",
     "running_server",
     "serve_asgi",
-    "tune_gc_for_serving",
-    "watch_collector",
 ]
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,24 @@ GC_CHECK_S = 1.0
 """How often a serving process looks at that growth."""
 
 
-def tune_gc_for_serving() -> None:
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Inside the block, what existed at its start is frozen (never scanned again)
+    and automatic cyclic garbage collection is off; both are restored after it."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
+@contextlib.asynccontextmanager
+async def collector_for_serving() -> AsyncIterator[None]:
     """Take the cyclic garbage collector off the event loop's hot path.
 
     Reference counting frees almost every object a server makes; the
@@ -216,28 +233,27 @@ def tune_gc_for_serving() -> None:
     Python's default thresholds 60% of the CPU went to full collections,
     and one full collection of the loaded heap took 0.7 s.
 
-    So automatic collection is off, and :func:`collect_garbage` collects
-    when the heap has grown instead: what exists after start-up, and what
-    survives each collection, is frozen (never scanned again), so each
-    collection scans only what was made since the last one.
+    So inside the block automatic collection is off (:func:`collector_paused`:
+    what exists at its start, after start-up, is frozen) and
+    :func:`collect_garbage` collects when the heap has grown instead. Should
+    that task ever fail, it is logged and automatic collection comes back.
     """
-    gc.collect()
-    gc.freeze()
-    gc.disable()
 
-
-def watch_collector(task: asyncio.Task[None]) -> None:
-    """If :func:`collect_garbage` ever fails, log it and give collection back to Python."""
-
-    def done(finished: asyncio.Task[None]) -> None:
-        if not finished.cancelled() and finished.exception() is not None:
+    def failed(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
             log.error(
                 "the garbage collector task failed; automatic collection is back on",
-                exc_info=finished.exception(),
+                exc_info=task.exception(),
             )
             gc.enable()
 
-    task.add_done_callback(done)
+    with collector_paused():
+        collector = asyncio.create_task(collect_garbage())
+        collector.add_done_callback(failed)
+        try:
+            yield
+        finally:
+            collector.cancel()
 
 
 async def collect_garbage(growth: int = GC_GROWTH, check_s: float = GC_CHECK_S) -> None:

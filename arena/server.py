@@ -52,51 +52,45 @@ __all__ = ["WsPeer", "create_app"]
 log = logging.getLogger(__name__)
 
 
-class _IdleWatch:
-    """Closes a connection (``idle``, 4091) once no frame went either way for ``limit``
-    seconds while ``may_idle()`` holds (e.g. the bot has no game under way), and
-    stops its read loop (:meth:`run`), so no frame is handled after that.
+async def _until_idle(
+    read_loop: Coroutine[Any, Any, None],
+    peer: WsPeer,
+    limit: float,
+    may_idle: Callable[[], bool],
+) -> None:
+    """Run a connection's ``read_loop``; once no frame went either way for ``limit``
+    seconds while ``may_idle()`` holds (e.g. the bot has no game under way), close
+    the connection (``idle``, 4091) and stop the loop, so no frame is handled after.
 
     One timer per connection, re-armed from ``peer.last_activity`` when it
     fires, rather than a timeout around every receive: under load that was a
     timer armed and cancelled for every frame.
     """
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    fired = False
+    timer: asyncio.TimerHandle
 
-    def __init__(self, peer: WsPeer, limit: float, may_idle: Callable[[], bool]) -> None:
-        self.peer = peer
-        self.limit = limit
-        self.may_idle = may_idle
-        self.fired = False
+    def check() -> None:
+        nonlocal timer, fired
+        left = peer.last_activity + limit - time.monotonic()
+        if left <= 0 and may_idle():
+            fired = True
+            _Endpoints._fatal(peer, ErrorCode.IDLE, "idle connection closed; reconnect any time")
+            task.cancel()
+            return
+        timer = loop.call_later(left if left > 0 else limit, check)
 
-    async def run(self, read_loop: Coroutine[Any, Any, None]) -> None:
-        """Run the connection's ``read_loop`` until it returns or the connection is idle."""
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        timer: asyncio.TimerHandle | None = None
-
-        def check() -> None:
-            nonlocal timer
-            left = self.peer.last_activity + self.limit - time.monotonic()
-            if left <= 0 and self.may_idle():
-                self.fired = True
-                _Endpoints._fatal(
-                    self.peer, ErrorCode.IDLE, "idle connection closed; reconnect any time"
-                )
-                task.cancel()
-                return
-            timer = loop.call_later(left if left > 0 else self.limit, check)
-
-        timer = loop.call_later(self.limit, check)
-        try:
-            await read_loop
-        except asyncio.CancelledError:
-            if not self.fired:
-                raise
-            task.uncancel()  # our own stop, not the server's: return normally
-        finally:
-            if timer is not None:
-                timer.cancel()
+    timer = loop.call_later(limit, check)
+    try:
+        await read_loop
+    except asyncio.CancelledError:
+        if not fired:
+            raise
+        task.uncancel()  # our own stop, not the server's: return normally
+    finally:
+        timer.cancel()
 
 
 class WsPeer:
@@ -289,7 +283,7 @@ class _Endpoints:
         return token, hello
 
     async def _next_frame(self, ws: WebSocket, peer: WsPeer) -> str | bytes | None:
-        """The next frame (``None`` on disconnect), noting the activity for :class:`_IdleWatch`."""
+        """The next frame (``None`` on disconnect), noting the activity for :func:`_until_idle`."""
         frame = await _receive(ws)
         peer.last_activity = time.monotonic()
         return frame
@@ -298,10 +292,12 @@ class _Endpoints:
         bot = peer.bot
         assert bot is not None
         bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
-        watch = _IdleWatch(
-            peer, self.limits.idle_timeout_s, lambda: not self.host.has_game_under_way(bot.id)
+        await _until_idle(
+            self._serve_bot_frames(ws, peer, bucket),
+            peer,
+            self.limits.idle_timeout_s,
+            lambda: not self.host.has_game_under_way(bot.id),
         )
-        await watch.run(self._serve_bot_frames(ws, peer, bucket))
 
     async def _serve_bot_frames(self, ws: WebSocket, peer: WsPeer, bucket: TokenBucket) -> None:
         strikes = 0
@@ -366,8 +362,12 @@ class _Endpoints:
                 self._fatal(peer, ErrorCode.UNKNOWN_GAME, f"no game {game_id[:64]!r}")
                 return
             bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
-            watch = _IdleWatch(peer, self.limits.idle_timeout_s, lambda: True)
-            await watch.run(self._read_only(ws, peer, bucket, game_id))
+            await _until_idle(
+                self._read_only(ws, peer, bucket, game_id),
+                peer,
+                self.limits.idle_timeout_s,
+                lambda: True,
+            )
         except WebSocketDisconnect:
             pass
         finally:

@@ -257,20 +257,6 @@ _UPDATE_FINISHED = _UPDATE_POSITION.values(
 """The same for a move that ended its game."""
 
 
-def _prediction_rows(batch: Sequence[PendingPrediction]) -> list[dict[str, Any]]:
-    return [
-        {
-            "game_id": p.game_id,
-            "ply": p.ply,
-            "seat": p.seat,
-            "moves": list(p.moves),
-            "probs": None if p.probs is None else list(p.probs),
-            "received_at": p.received_at,
-        }
-        for p in batch
-    ]
-
-
 def _move_statements(
     batch: Sequence[PendingMove], committed_at: float
 ) -> list[tuple[Executable, list[dict[str, Any]]]]:
@@ -626,7 +612,7 @@ class Store:
             for statement, params in _move_statements(moves, committed_at):
                 await conn.execute(statement, params)
             if predictions:
-                await conn.execute(insert(t.predictions), _prediction_rows(predictions))
+                await conn.execute(insert(t.predictions), [p.row() for p in predictions])
         return committed_at
 
     async def _check_owned(self, conn: AsyncConnection, batch: Sequence[PendingMove]) -> None:

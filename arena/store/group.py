@@ -63,6 +63,17 @@ class PendingPrediction:
     probs: tuple[float, ...] | None
     received_at: float
 
+    def row(self) -> dict[str, Any]:
+        """Its row of the ``predictions`` table (JSON columns as lists)."""
+        return {
+            "game_id": self.game_id,
+            "ply": self.ply,
+            "seat": self.seat,
+            "moves": list(self.moves),
+            "probs": None if self.probs is None else list(self.probs),
+            "received_at": self.received_at,
+        }
+
 
 PendingWrite = PendingMove | PendingPrediction
 
@@ -82,11 +93,11 @@ class GroupCommitter:
         """Transactions committed so far (batches and single retries)."""
         self.largest_batch = 0
 
-    async def commit(self, move: PendingWrite) -> float:
-        """Store ``move`` (or a prediction); return its commit time once its
+    async def commit(self, item: PendingWrite) -> float:
+        """Store ``item`` (a move or a prediction); return its commit time once its
         transaction has committed."""
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._queue.append((move, future))
+        self._queue.append((item, future))
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._drain())
         return await future

@@ -27,7 +27,8 @@ __all__ = ["SqliteMoveWriter"]
 _MOVE_COLUMNS = tuple(c.name for c in t.moves.columns)
 _INSERT_MOVES = f"INSERT INTO moves ({', '.join(_MOVE_COLUMNS)}) VALUES "
 _MOVE_ROW = f"({', '.join('?' * len(_MOVE_COLUMNS))})"
-_PREDICTION_COLUMNS = ("game_id", "ply", "seat", "moves", "probs", "received_at")
+_PREDICTION_COLUMNS = tuple(c.name for c in t.predictions.columns if c.name != "id")
+_JSON_COLUMNS = ("moves", "probs")
 _INSERT_PREDICTIONS = f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) VALUES "
 _PREDICTION_ROW = f"({', '.join('?' * len(_PREDICTION_COLUMNS))})"
 _UPDATE_POSITIONS = (
@@ -105,17 +106,12 @@ class SqliteMoveWriter:
                 result, winner, reason = m.finish
                 row_end = (result, winner, reason, int(committed_at), m.game_id)
                 finished.append((r.state_after, r.ply + 1, clock0, clock1, *row_end))
-        predicted: list[tuple[object, ...]] = [
-            (
-                p.game_id,
-                p.ply,
-                p.seat,
-                json.dumps(list(p.moves)),  # as SQLAlchemy's JSON type stores them
-                json.dumps(None if p.probs is None else list(p.probs)),
-                p.received_at,
-            )
-            for p in predictions
-        ]
+        predicted: list[tuple[object, ...]] = []
+        for p in predictions:
+            row = p.row()
+            for column in _JSON_COLUMNS:  # as SQLAlchemy's JSON type stores them
+                row[column] = json.dumps(row[column])
+            predicted.append(tuple(row[c] for c in _PREDICTION_COLUMNS))
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._write, moves, positions, finished, predicted)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from arena.serve import collect_garbage
+from arena.serve import collect_garbage, collector_paused
 
 
 class _Node:
@@ -21,17 +21,10 @@ class _Node:
 
 @pytest.fixture
 def collector_off() -> Iterator[None]:
-    """Automatic collection off, as after tune_gc_for_serving; restored afterwards."""
-    was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
+    """The heap so far frozen and automatic collection off, as in a serving process."""
+    with collector_paused():
         yield
-    finally:
-        gc.unfreeze()
-        if was_enabled:
-            gc.enable()
-        gc.collect()
+    gc.collect()
 
 
 def _cycle() -> weakref.ref[_Node]:
@@ -56,9 +49,11 @@ async def test_garbage_cycles_wait_for_growth_then_are_freed() -> None:
     try:
         cycle = _cycle()
         assert not await _freed(cycle, within_s=0.1)  # little growth: no collection
+        frozen = gc.get_freeze_count()
         kept = [_Node() for _ in range(60_000)]  # the heap grows: a collection is due
         assert await _freed(cycle, within_s=2.0)
-        assert gc.get_freeze_count() >= len(kept)  # survivors are not scanned again
+        # The survivors were frozen (not scanned again by the next collection).
+        assert gc.get_freeze_count() >= frozen + len(kept)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -69,8 +64,7 @@ async def test_cycles_among_frozen_objects_wait_for_the_frozen_heap_to_double() 
     """A cycle made of objects that an earlier collection froze survives the young
     collections that follow, and is freed by the full pass that runs once the frozen
     objects have doubled since the collector started."""
-    gc.freeze()  # as after start-up: the heap so far is frozen
-    start = gc.get_freeze_count()
+    start = gc.get_freeze_count()  # the heap frozen by the fixture, as after start-up
     batch = 20_000
     task = asyncio.create_task(collect_garbage(growth=batch // 2, check_s=0.01))
     try:

@@ -45,20 +45,35 @@ async def moves_of(db: str, game_id: str) -> list[str]:
 
 
 async def test_lossless_stockfish_off_one_step_pipelined(tmp_path: Path) -> None:
-    """Stockfish at fixed nodes plays the same moves with speculation off, one-step, pipelined."""
+    """Stockfish at fixed nodes plays the same moves with speculation off, one-step,
+    pipelined, and pipelined with each player in a process of its own (`arena bot run
+    --player`, as the benchmark can run them), whose moves carry the players' reports."""
     db = str(tmp_path / "l.db")
     lines = []
-    for extra in ("", ",spec=engine,k=2,depth=1,spec_depth=4", ",spec=engine,k=1,depth=3"):
+    runs = (
+        ("", False),
+        (",spec=engine,k=2,depth=1,spec_depth=4", False),
+        (",spec=engine,k=1,depth=3", False),
+        (",spec=engine,k=1,depth=3", True),
+    )
+    for extra, in_processes in runs:
         text = f"stockfish:nodes=20000{extra}"
         result = await play_game(
             db,
             (parse_player_spec(text), parse_player_spec(text)),
             time_control="none",
             max_plies=16,
+            in_processes=in_processes,
         )
         lines.append(await moves_of(db, result.game_id))
     assert len(lines[0]) == 16
-    assert lines[0] == lines[1] == lines[2]
+    assert lines[0] == lines[1] == lines[2] == lines[3]
+    store = await Store.open(db)
+    try:
+        moves = await store.get_moves(result.game_id)  # the game in processes
+        assert all(m.meta and m.meta.get("actor_ms") for m in moves)
+    finally:
+        await store.close()
 
 
 async def test_a_player_process_that_fails_is_a_clear_error(server: RunningServer) -> None:
@@ -70,33 +85,6 @@ async def test_a_player_process_that_fails_is_a_clear_error(server: RunningServe
         async with asyncio.timeout(60):
             await play_in_processes(server.ws_url, (spec, spec), ["bad", "bad"], never.wait())
     assert "random:seed=1" in str(info.value) and "token" in str(info.value).lower()
-
-
-async def test_players_in_processes_play_the_same_game(tmp_path: Path) -> None:
-    """With each player in a process of its own (`arena bot run --player`, as the
-    benchmark can run them), pipelined Stockfish plays the same moves as off in one
-    process, and the moves carry the players' reports (actor times)."""
-    db = str(tmp_path / "p.db")
-    lines, games = [], []
-    for extra, in_processes in (("", False), (",spec=engine,k=1,depth=3", True)):
-        text = f"stockfish:nodes=20000{extra}"
-        result = await play_game(
-            db,
-            (parse_player_spec(text), parse_player_spec(text)),
-            time_control="none",
-            max_plies=12,
-            in_processes=in_processes,
-        )
-        lines.append(await moves_of(db, result.game_id))
-        games.append(result)
-    assert len(lines[0]) == 12 and lines[0] == lines[1]
-    assert games[1].reason == "max_plies"
-    store = await Store.open(db)
-    try:
-        moves = await store.get_moves(games[1].game_id)
-        assert all(m.meta and m.meta.get("actor_ms") for m in moves)
-    finally:
-        await store.close()
 
 
 class CountingActor:
