@@ -300,9 +300,7 @@ async def run_load_bench(
     began = time.perf_counter()
     lines = scripted_lines(LINES, options.max_plies, options.seed)
     rng = random.Random(options.seed)
-    # No collection in the generator either: its thousands of connections make
-    # the same young-generation pauses as the server's, charged to the server.
-    with tempfile.TemporaryDirectory(prefix="arena-load-", dir=workdir) as tmp, collector_paused():
+    with tempfile.TemporaryDirectory(prefix="arena-load-", dir=workdir) as tmp:
         db = _fresh_db(tmp, db)
         accounts = await _register(db, options.games)
         server = ServerProcess(db, free_port(), Path(tmp), *server_args)
@@ -330,50 +328,54 @@ async def run_load_bench(
         ]
         spectators = [Spectator(pairs[i % len(pairs)], url, rec) for i in range(options.spectators)]
         tasks: list[asyncio.Task[None]] = []
-        try:
-            await server.start()
-            assert server.proc is not None
-            pid = server.proc.pid
-            say(f"arena serve pid {pid} on port {server.port}; connecting {len(bots)} bots")
-            gate = asyncio.Semaphore(HANDSHAKES_IN_FLIGHT)
-            async with asyncio.timeout(options.setup_timeout_s):
-                await asyncio.gather(*(bot.connect(gate) for bot in bots))
-                tasks += [asyncio.create_task(bot.run()) for bot in bots]
-                await rec.all_started.wait()
-                say(f"{rec.games_started} games started; {len(spectators)} spectators joining")
-                tasks += [asyncio.create_task(s.run(gate)) for s in spectators]
-            setup_s = time.perf_counter() - began
-            await asyncio.sleep(options.warmup_s)
-            async with httpx.AsyncClient(base_url=server.url, timeout=10.0) as http:
-                held: list[int] = []
-                cpu0, own0 = _proc_cpu_s(pid), _own_cpu_s()
-                t0, wall0 = time.perf_counter(), now_ms()
-                rec.window = (t0, t0 + options.duration_s)
-                say(f"measuring for {options.duration_s:g} s ({options.mode})")
-                while time.perf_counter() < rec.window[1]:
-                    live = await _live_games(http)
-                    if live is not None:
-                        held.append(live)
-                    await asyncio.sleep(min(1.0, max(0.0, rec.window[1] - time.perf_counter())))
-                t1, wall1 = time.perf_counter(), now_ms()
-                cpu1, own1 = _proc_cpu_s(pid), _own_cpu_s()
-            load_after = os.getloadavg()[0]
-            rec.stop()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(options.drain_timeout_s):
-                    await rec.drained.wait()
-            say(f"window over; {rec.outstanding} moves unacknowledged after the drain")
-            total, inside = await asyncio.to_thread(_moves_stored, db, (wall0, wall1))
-            peak_kb = _proc_status_kb(pid, "VmHWM")
-        finally:
-            for bot in bots:
-                await bot.close()
-            for spectator in spectators:
-                await spectator.close()
-            for task in tasks:
-                task.cancel()
-            await wait_stopped(tasks)
-            server.stop()
+        # No collection in the generator during the run (set-up done): its thousands
+        # of connections make the same young-generation pauses as the server's,
+        # which the latency figures would charge to the server.
+        with collector_paused():
+            try:
+                await server.start()
+                assert server.proc is not None
+                pid = server.proc.pid
+                say(f"arena serve pid {pid} on port {server.port}; connecting {len(bots)} bots")
+                gate = asyncio.Semaphore(HANDSHAKES_IN_FLIGHT)
+                async with asyncio.timeout(options.setup_timeout_s):
+                    await asyncio.gather(*(bot.connect(gate) for bot in bots))
+                    tasks += [asyncio.create_task(bot.run()) for bot in bots]
+                    await rec.all_started.wait()
+                    say(f"{rec.games_started} games started; {len(spectators)} spectators joining")
+                    tasks += [asyncio.create_task(s.run(gate)) for s in spectators]
+                setup_s = time.perf_counter() - began
+                await asyncio.sleep(options.warmup_s)
+                async with httpx.AsyncClient(base_url=server.url, timeout=10.0) as http:
+                    held: list[int] = []
+                    cpu0, own0 = _proc_cpu_s(pid), _own_cpu_s()
+                    t0, wall0 = time.perf_counter(), now_ms()
+                    rec.window = (t0, t0 + options.duration_s)
+                    say(f"measuring for {options.duration_s:g} s ({options.mode})")
+                    while time.perf_counter() < rec.window[1]:
+                        live = await _live_games(http)
+                        if live is not None:
+                            held.append(live)
+                        await asyncio.sleep(min(1.0, max(0.0, rec.window[1] - time.perf_counter())))
+                    t1, wall1 = time.perf_counter(), now_ms()
+                    cpu1, own1 = _proc_cpu_s(pid), _own_cpu_s()
+                load_after = os.getloadavg()[0]
+                rec.stop()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(options.drain_timeout_s):
+                        await rec.drained.wait()
+                say(f"window over; {rec.outstanding} moves unacknowledged after the drain")
+                total, inside = await asyncio.to_thread(_moves_stored, db, (wall0, wall1))
+                peak_kb = _proc_status_kb(pid, "VmHWM")
+            finally:
+                for bot in bots:
+                    await bot.close()
+                for spectator in spectators:
+                    await spectator.close()
+                for task in tasks:
+                    task.cancel()
+                await wait_stopped(tasks)
+                server.stop()
         window = t1 - t0
         return LoadReport(
             mode=options.mode,
