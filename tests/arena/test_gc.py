@@ -27,6 +27,15 @@ def collector_off() -> Iterator[None]:
     gc.collect()
 
 
+async def _collected(within_s: float) -> bool:
+    """Wait until a collection has run since the heap grew (it resets the young count)."""
+    for _ in range(int(within_s / 0.01)):
+        if gc.get_count()[0] < 1_000:
+            return True
+        await asyncio.sleep(0.01)
+    return gc.get_count()[0] < 1_000
+
+
 def _cycle() -> weakref.ref[_Node]:
     node = _Node()
     node.other = node  # only the collector can free it
@@ -71,13 +80,13 @@ async def test_cycles_among_frozen_objects_wait_for_the_frozen_heap_to_double() 
         node = _Node()
         cycle = weakref.ref(node)
         kept = [[_Node() for _ in range(batch)]]
-        await asyncio.sleep(0.1)  # a young collection freezes node with the batch
+        assert await _collected(within_s=5.0)  # a young collection froze node and the batch
         node.other = node
         del node  # garbage now, but frozen
         alive_after_young = False
         while cycle() is not None and len(kept) * batch < 4 * start + 4 * batch:
             kept.append([_Node() for _ in range(batch)])
-            await asyncio.sleep(0.1)
+            assert await _collected(within_s=5.0)
             if cycle() is not None and gc.get_freeze_count() < 2 * start:
                 alive_after_young = True
         assert cycle() is None
