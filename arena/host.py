@@ -123,6 +123,11 @@ def error_message(
     )
 
 
+def _log_unstored_prediction(stored: asyncio.Future[float]) -> None:
+    if not stored.cancelled() and stored.exception() is not None:
+        log.error("a prediction could not be stored", exc_info=stored.exception())
+
+
 @dataclass(eq=False)
 class HostedGame:
     """A game in progress and everything the host keeps for it."""
@@ -770,7 +775,11 @@ class Host:
                 f"{MAX_PREDICTS_PER_PLY} per ply are stored (the last one before the move counts)",
             )
         hosted.predictions[(seat, msg.ply)] = sent + 1
-        await self.store.add_prediction(
+        # Not awaited: the connection's next frame (often the move itself, sent
+        # right after its prediction of the reply) need not wait for this commit.
+        # The committer keeps the order, so the prediction is stored no later
+        # than any move after it.
+        stored = self.store.queue_prediction(
             hosted.id,
             ply=msg.ply,
             seat=seat,
@@ -778,6 +787,7 @@ class Host:
             probs=msg.probs,
             received_at=received_at,
         )
+        stored.add_done_callback(_log_unstored_prediction)
 
     async def _on_resign(self, peer: Peer, msg: Resign) -> None:
         hosted, seat = await self._seat(peer, msg.game_id)

@@ -264,6 +264,8 @@ class _Window:
     guesses: list[Guess] | None = None
     speculator_ms: float | None = None
     published: bool = False
+    publishing: asyncio.Task[None] | None = None
+    """The ``predict`` being sent for this window, if any."""
     task: asyncio.Task[None] | None = None
 
 
@@ -458,6 +460,7 @@ class Speculation:
             after = position.after(result.move)
             if not after.over:
                 self.opponent_to_move(after)
+                await self._published(after)
         return report
 
     async def close(self) -> None:
@@ -693,6 +696,19 @@ class Speculation:
         guesses = list(window.guesses)
         task = asyncio.create_task(self._publish(window.position.ply, guesses), name="predict")
         task.add_done_callback(_log_failure)
+        window.publishing = task
+
+    async def _published(self, position: Position) -> None:
+        """Wait until the prediction of the opponent's reply at ``position`` (the
+        position after our move), if one was ready, has been sent.
+
+        Pipelined, the guesses of the reply are often known before our own move
+        is: sent first, they reach the server before the move (one connection
+        keeps its order), so they count even against an opponent whose branch
+        answers within milliseconds of our move."""
+        window = self._windows.get(position.moves)
+        if window is not None and window.publishing is not None:
+            await asyncio.wait([window.publishing])  # a failure is logged, not raised
 
     def _prune(self, prefix: Sequence[str]) -> None:
         """Cancel (without waiting) everything that does not descend from ``prefix``."""

@@ -414,8 +414,12 @@ class Store:
             move_writer = SqliteMoveWriter(path)  # one hop per batch of moves
         return cls(engine, move_writer)
 
+    async def flush(self) -> None:
+        """Wait until the moves and predictions queued so far are committed."""
+        await self.group.flush()
+
     async def close(self) -> None:
-        await self.group.close()
+        await self.flush()
         if self._move_writer is not None:
             await asyncio.to_thread(self._move_writer.close)
         await self.engine.dispose()
@@ -680,7 +684,24 @@ class Store:
         received_at: float,
     ) -> None:
         """Store a prediction (group-committed with the moves, :mod:`arena.store.group`)."""
-        await self.group.commit(
+        await self.queue_prediction(
+            game_id, ply=ply, seat=seat, moves=moves, probs=probs, received_at=received_at
+        )
+
+    def queue_prediction(
+        self,
+        game_id: str,
+        *,
+        ply: int,
+        seat: int,
+        moves: Sequence[str],
+        probs: Sequence[float] | None,
+        received_at: float,
+    ) -> asyncio.Future[float]:
+        """Queue a prediction for the next group commit without waiting for it: it
+        is stored no later than any move queued after it (the future gives its
+        commit time, or the error)."""
+        return self.group.submit(
             PendingPrediction(
                 game_id=game_id,
                 ply=ply,

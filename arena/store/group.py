@@ -96,11 +96,20 @@ class GroupCommitter:
     async def commit(self, item: PendingWrite) -> float:
         """Store ``item`` (a move or a prediction); return its commit time once its
         transaction has committed."""
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        return await self.submit(item)
+
+    def submit(self, item: PendingWrite) -> asyncio.Future[float]:
+        """Queue ``item`` now; the future gives its commit time (or the error).
+
+        Items commit in the order they were queued (a batch at a time), so an
+        item queued before a move is stored no later than that move.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[float] = loop.create_future()
         self._queue.append((item, future))
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._drain())
-        return await future
+            self._task = loop.create_task(self._drain())
+        return future
 
     async def _drain(self) -> None:
         try:
@@ -142,8 +151,8 @@ class GroupCommitter:
                 self.transactions += 1
                 _settle(future, committed_at)
 
-    async def close(self) -> None:
-        """Wait for the moves already queued to be written."""
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written (or has failed)."""
         if self._task is not None:
             await asyncio.shield(self._task)
 

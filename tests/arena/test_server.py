@@ -263,7 +263,8 @@ async def test_predict_is_stored(server: RunningServer) -> None:
         json.dumps({"type": "predict", "game_id": game_id, "ply": 1, "moves": ["e7e5", "c7c5"]})
     )
     await ws_a.send(json.dumps({"type": "ping", "id": "sync"}))
-    await recv_type(ws_a, "pong")
+    await recv_type(ws_a, "pong")  # frames are handled in order: the prediction is queued
+    await server.store.flush()
     preds = await server.store.get_predictions(game_id)
     assert [(p.ply, p.seat, p.moves) for p in preds] == [(1, 0, ["e7e5", "c7c5"])]
 
@@ -360,6 +361,29 @@ def test_client_ignores_unknown_server_fields() -> None:
     assert parse_server_message('{"type": "pong", "id": "1", "new_field": 3}') == Pong(id="1")
 
 
+async def test_prediction_sent_with_the_move_counts(server: RunningServer) -> None:
+    """The prediction of the reply may go out right before one's own move: the
+    move does not wait for its commit, and it counts against an instant reply."""
+    game_id, ws_a, ws_b, _ = await started_game(server)
+    await ws_a.send(
+        json.dumps({"type": "predict", "game_id": game_id, "ply": 1, "moves": ["c7c5", "e7e5"]})
+    )
+    await ws_a.send(json.dumps({"type": "move", "game_id": game_id, "ply": 0, "move": "e4"}))
+    await recv_type(ws_b, "state")
+    await ws_b.send(json.dumps({"type": "move", "game_id": game_id, "ply": 1, "move": "e5"}))
+    await recv_type(ws_a, "state")
+    await ws_a.send(json.dumps({"type": "move", "game_id": game_id, "ply": 2, "move": "Nf3"}))
+    await recv_type(ws_b, "state")
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        detail = (await http.get(f"/api/games/{game_id}")).json()
+    scored = detail["speculation"]["moves"][2]  # scored on white's next move
+    assert (scored["predictions"], scored["hit_rank"], scored["late_predictions"]) == (
+        ["c7c5", "e7e5"],
+        2,
+        0,
+    )
+
+
 async def test_predictions_per_ply_are_capped(server: RunningServer) -> None:
     """A seat may store a few predictions per ply; more are refused and not stored."""
     from arena.host import MAX_PREDICTS_PER_PLY
@@ -371,5 +395,6 @@ async def test_predictions_per_ply_are_capped(server: RunningServer) -> None:
     await ws_a.send(frame)
     err = await expect_error(ws_a, ErrorCode.BAD_PREDICTION)
     assert "at most" in err["message"]
+    await server.store.flush()
     rows = await server.store.get_predictions(game_id)
     assert len(rows) == MAX_PREDICTS_PER_PLY

@@ -317,6 +317,31 @@ async def test_pipelined_window_reopens_after_every_hit() -> None:
     assert spec.live_tasks() == []
 
 
+async def test_a_ready_prediction_of_the_reply_is_sent_before_the_move() -> None:
+    """Pipelined, the guesses of the opponent's reply are often known before our
+    move is: decide() returns only once they are sent, so the move, sent after it
+    on the same connection, cannot overtake them (an opponent whose branch hit
+    answers within milliseconds)."""
+    published: list[int] = []
+
+    async def publish(ply: int, guesses: list[Guess]) -> None:
+        published.append(ply)
+
+    spec = Speculation(
+        CountingActor(), Oracle(), SpeculationConfig(k=1, depth=2, max_branches=2), publish
+    )
+    p0 = position([])
+    spec.opponent_to_move(p0)
+    for _ in range(10):  # let the chain of windows and branches run
+        await asyncio.gather(*spec.live_tasks())
+    assert published == [0]
+    p1 = p0.after(first(p0))
+    report = await spec.decide(p1)
+    assert report.speculation == "hit"
+    assert published == [0, 2]  # the reply to our move (ply 1) is ply 2
+    await spec.close()
+
+
 class GatedActor(CountingActor):
     """Like CountingActor, but the call on ``gated`` waits until ``release`` is set."""
 
