@@ -202,6 +202,11 @@ class ClusterHooks(Protocol):
         """A connection closed (a bot's or a spectator's)."""
         ...
 
+    def disowned(self, hosted: HostedGame) -> None:
+        """Another process took ``hosted`` over: this one's players and spectators of
+        it follow it from the new owner, from the event they last got."""
+        ...
+
     async def forward(self, peer: Peer, msg: Move | Predict | Resign) -> bool:
         """Send a bot's message to the process hosting its game; False if no other
         process hosts it."""
@@ -595,23 +600,16 @@ class Host:
             peer.send(error_message(ErrorCode.BAD_TOKEN, "token revoked", ref=msg.type))
             return
         try:
-            if (
-                self.cluster is not None
-                and isinstance(msg, Move | Predict | Resign)
-                and msg.game_id not in self.games
-                and await self.cluster.forward(peer, msg)
-            ):
+            if await self._forwarded(peer, msg):
                 return  # hosted by another process, which answers through the cluster
-            if isinstance(msg, Move):
-                await self._on_move(peer, msg)
-            elif isinstance(msg, Predict):
-                await self._on_predict(peer, msg)
-            elif isinstance(msg, Resign):
-                await self._on_resign(peer, msg)
-            elif isinstance(msg, Seek):
-                await self._on_seek(peer, msg)
-            else:
-                peer.send(dump(Pong(id=msg.id)))
+            try:
+                await self._dispatch(peer, msg)
+            except GameNotOwnedError:
+                # Another process took the game over while this one had lost its
+                # database session: the message changed nothing here (the game is no
+                # longer hosted here), so the new owner answers it.
+                if not await self._forwarded(peer, msg):
+                    raise
         except MatchError as exc:
             peer.send(
                 error_message(
@@ -632,6 +630,27 @@ class Host:
                     ref=msg.type,
                 )
             )
+
+    async def _forwarded(self, peer: Peer, msg: Move | Predict | Resign | Seek | Ping) -> bool:
+        """Hand a game message to the process hosting its game, if that is another one."""
+        return (
+            self.cluster is not None
+            and isinstance(msg, Move | Predict | Resign)
+            and msg.game_id not in self.games
+            and await self.cluster.forward(peer, msg)
+        )
+
+    async def _dispatch(self, peer: Peer, msg: Move | Predict | Resign | Seek | Ping) -> None:
+        if isinstance(msg, Move):
+            await self._on_move(peer, msg)
+        elif isinstance(msg, Predict):
+            await self._on_predict(peer, msg)
+        elif isinstance(msg, Resign):
+            await self._on_resign(peer, msg)
+        elif isinstance(msg, Seek):
+            await self._on_seek(peer, msg)
+        else:
+            peer.send(dump(Pong(id=msg.id)))
 
     async def _seat(self, peer: Peer, game_id: str) -> tuple[HostedGame, int]:
         assert peer.bot is not None
@@ -699,6 +718,8 @@ class Host:
         self.games.pop(hosted.id, None)
         self._finished.pop(hosted.id, None)
         hosted.done.set()  # wait_finished() looks for it elsewhere
+        if self.cluster is not None:
+            self.cluster.disowned(hosted)
 
     async def _store_and_tell(
         self,

@@ -596,6 +596,18 @@ class Cluster:
 
         self._enqueue(op)
 
+    def disowned(self, hosted: HostedGame) -> None:
+        """Relay a game taken over by another node (while this one had lost its session)
+        to the connections here that followed it, from the event they last got."""
+        mirror = self._mirrors.get(hosted.id) or self._mirror(hosted.id)
+        mirror.seq = hosted.seq
+        for seat, bot in enumerate(hosted.bots):
+            peer = self.host.peers.get(bot.id)
+            if peer is not None:
+                mirror.seated[seat] = peer
+        mirror.watchers |= hosted.watchers
+        mirror.push("event")  # anything the new owner stored meanwhile
+
     async def forward(self, peer: Peer, msg: Move | Predict | Resign) -> bool:
         assert peer.bot is not None
         for _ in range(2):

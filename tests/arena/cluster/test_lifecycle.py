@@ -96,8 +96,8 @@ async def test_a_node_notices_a_database_connection_that_stopped_answering(pg_ur
 
 async def test_a_node_stops_hosting_a_game_another_node_took_over(pg_url: str) -> None:
     """A game whose row names another owner (taken over while this node lost its
-    session) is no longer played here: the move is refused with a clear error, not
-    stored, and the game is no longer hosted."""
+    session) is no longer played here: with no live owner to hand the move to, it is
+    refused with a clear error, not stored, and the game is no longer hosted."""
     async with running_server(pg_url) as a:
         tokens = {}
         for name in ("x", "y"):
@@ -117,6 +117,41 @@ async def test_a_node_stops_hosting_a_game_another_node_took_over(pg_url: str) -
         assert error["code"] == 4500 and "no longer owned" in error["message"]
         assert game_id not in a.host.games
         assert await a.store.get_moves(game_id) == []
+        await x.close()
+        await y.close()
+
+
+async def test_a_move_refused_for_a_game_taken_over_goes_to_the_new_owner(pg_url: str) -> None:
+    """A node that lost a game to another node, without knowing it yet, does not store
+    the next move in it: it hands the move to the new owner, which plays it, and both
+    bots hear of it as of any move (no error), relayed from the new owner."""
+    async with running_server(pg_url) as a, running_server(pg_url) as b:
+        tokens = {}
+        for name in ("x", "y"):
+            bot = await a.store.add_bot(name)
+            tokens[name] = await a.store.issue_token(bot.id)
+        y = await connect(a.ws_url, tokens["y"])
+        await seek(y, "x")
+        await frames_through(y, "seek_ack")
+        x = await connect(a.ws_url, tokens["x"])
+        await seek(x, "y")
+        game_id = (await frames_through(x, "game_start"))[-1]["game_id"]
+        start = (await frames_through(y, "game_start"))[-1]
+        mover, other = (y, x) if start["seat"] == 0 else (x, y)
+        # A loses its claim (as when its session ended) and B takes the game over.
+        async with a.store.engine.begin() as conn:
+            await conn.execute(update(t.games).where(t.games.c.id == game_id).values(owner_node=-1))
+        assert b.cluster is not None
+        await b.cluster.take_over([game_id])
+        assert game_id in b.host.games
+        await move(mover, game_id, 0, "e2e4")
+        frames = await frames_through(mover, "move_ack")
+        assert [f for f in frames if f["type"] == "error"] == []
+        assert (await frames_through(other, "state"))[-1]["last_move"] == "e2e4"
+        assert game_id not in a.host.games
+        stored = await a.store.get_moves(game_id)
+        assert [m.move for m in stored] == ["e2e4"]
+        assert b.host.games[game_id].match.ply == 1
         await x.close()
         await y.close()
 
