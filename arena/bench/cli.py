@@ -89,6 +89,13 @@ def show(result: WorkloadResult) -> None:
     help="Branches in flight at once per player  [default: k x depth].",
 )
 @click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Start a branch only for positions at least this likely (the product of the "
+    "guesses' probabilities on the way)  [default: 0.1 pipelined, 0 one-step].",
+)
+@click.option(
     "--player-processes/--one-process",
     default=False,
     show_default=True,
@@ -108,6 +115,7 @@ def speculation(
     depth: int,
     own_k: int,
     max_branches: int | None,
+    threshold: float | None,
     player_processes: bool,
     as_json: bool,
     scale: float,
@@ -138,6 +146,7 @@ def speculation(
                 depth=depth,
                 own_k=own_k,
                 max_branches=max_branches,
+                threshold=threshold,
                 player_processes=player_processes,
                 options=options,
                 progress=progress,

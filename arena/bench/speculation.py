@@ -274,6 +274,9 @@ class SpeculationBench:
     own_k: int = 1
     max_branches: int | None = None
     """Branches in flight at once per player (default ``k * depth``)."""
+    threshold: float | None = None
+    """Start a branch only for positions at least this likely (default
+    :data:`PIPELINE_THRESHOLD` pipelined, 0 one-step)."""
     player_processes: bool = False
     """Each player in a process of its own (:func:`arena.play.play_in_processes`)."""
     db: str | None = None
@@ -287,8 +290,14 @@ class SpeculationBench:
             f"{self.workload.actor}{joiner}{self.workload.speculation},"
             f"k={self.k},depth={self.depth},own_k={self.own_k},"
             f"max_branches={self.max_branches or max(1, self.k * self.depth)},"
-            f"threshold={PIPELINE_THRESHOLD if self.depth >= 2 else 0.0}"
+            f"threshold={self.threshold_used}"
         )
+
+    @property
+    def threshold_used(self) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        return PIPELINE_THRESHOLD if self.depth >= 2 else 0.0
 
     async def run(self) -> WorkloadResult:
         with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
@@ -397,6 +406,7 @@ async def run_bench(
     depth: int,
     own_k: int = 1,
     max_branches: int | None = None,
+    threshold: float | None = None,
     player_processes: bool = False,
     options: WorkloadOptions | None = None,
     progress: Callable[[str], None] = lambda _line: None,
@@ -411,6 +421,7 @@ async def run_bench(
             depth=depth,
             own_k=own_k,
             max_branches=max_branches,
+            threshold=threshold,
             player_processes=player_processes,
             progress=progress,
         )

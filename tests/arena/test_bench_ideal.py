@@ -1,10 +1,20 @@
-"""The ideal schedulers the speculation bench compares its measured saving with."""
+"""The speculation bench's pure parts: the ideal schedulers it compares its measured
+saving with, and the player settings it plays with."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from arena.bench.speculation import _ideal_pipelined_saving_ms, _ideal_saving_ms
+import pytest
+
+from arena.bench.speculation import (
+    PIPELINE_THRESHOLD,
+    SpeculationBench,
+    Workload,
+    _ideal_pipelined_saving_ms,
+    _ideal_saving_ms,
+)
+from clients.players import parse_player_spec
 
 
 def move(
@@ -46,3 +56,20 @@ def test_pipelined_ideal_guesses_from_when_our_move_was_computed() -> None:
     real ply 2 arrives at 200."""
     moves = [move(0, None), move(1, 1, actor_ms=50.0), move(2, None), move(3, 1)]
     assert _ideal_pipelined_saving_ms(moves, 10.0, k=1, own_k=0) == 350.0 - 200.0
+
+
+@pytest.mark.parametrize(
+    ("depth", "threshold", "expected"),
+    [(1, None, 0.0), (3, None, PIPELINE_THRESHOLD), (3, 0.05, 0.05), (1, 0.2, 0.2)],
+)
+def test_the_players_get_the_bench_settings(
+    depth: int, threshold: float | None, expected: float
+) -> None:
+    """Speculation on: the bench's k, depth, own_k, branch cap and threshold reach the
+    players' configuration; off: no speculation at all."""
+    workload = Workload(name="w", actor="stockfish:nodes=1000", speculation="spec=engine")
+    bench = SpeculationBench(workload, k=3, depth=depth, own_k=2, threshold=threshold)
+    config = parse_player_spec(bench.spec_text("on")).speculation.config()
+    assert (config.k, config.depth, config.own_k) == (3, depth, 2)
+    assert config.max_branches == 3 * depth and config.threshold == expected
+    assert not parse_player_spec(bench.spec_text("off")).speculation.config().enabled
