@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from arena.store import Store
 from tests.conftest import recv_json
 
 _ping_ids = itertools.count(1)
@@ -55,3 +58,38 @@ async def move(ws: ClientConnection, game_id: str, ply: int, uci: str) -> None:
 
 async def seek(ws: ClientConnection, opponent: str) -> None:
     await ws.send(json.dumps({"type": "seek", "game": "chess", "opponent": opponent}))
+
+
+async def bot_tokens(store: Store, names: Sequence[str] = ("x", "y")) -> dict[str, str]:
+    """A bot of each name, and a token for it."""
+    tokens = {}
+    for name in names:
+        bot = await store.add_bot(name)
+        tokens[name] = await store.issue_token(bot.id)
+    return tokens
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Bots ``x`` and ``y`` in a game that has just started."""
+
+    x: ClientConnection
+    y: ClientConnection
+    game_id: str
+    x_start: dict[str, Any]
+    """X's ``game_start``."""
+    y_frames: list[dict[str, Any]]
+    """Every frame Y got after its ``seek_ack``, through its ``game_start``."""
+
+
+async def pair(x_url: str, y_url: str, tokens: dict[str, str]) -> Pair:
+    """Y connects to ``y_url`` and seeks X (its seek is stored); X connects to ``x_url``
+    and seeks Y, so X's node matches the stored seek and hosts the game."""
+    y = await connect(y_url, tokens["y"])
+    await seek(y, "x")
+    assert summary(await frames_through(y, "seek_ack")) == [("seek_ack", None)]
+    x = await connect(x_url, tokens["x"])
+    await seek(x, "y")
+    x_start = (await frames_through(x, "game_start"))[-1]
+    y_frames = await frames_through(y, "game_start")
+    return Pair(x, y, str(x_start["game_id"]), x_start, y_frames)

@@ -16,7 +16,7 @@ from arena.host import Host
 from arena.serve import running_server
 from arena.store import Store, StoreError
 from arena.store import schema as t
-from tests.arena.cluster.strict import connect, frames_through, move, seek
+from tests.arena.cluster.strict import bot_tokens, frames_through, move, pair
 from tests.tcp_proxy import tcp_proxy
 
 
@@ -99,17 +99,8 @@ async def test_a_node_stops_hosting_a_game_another_node_took_over(pg_url: str) -
     session) is no longer played here: with no live owner to hand the move to, it is
     refused with a clear error, not stored, and the game is no longer hosted."""
     async with running_server(pg_url) as a:
-        tokens = {}
-        for name in ("x", "y"):
-            bot = await a.store.add_bot(name)
-            tokens[name] = await a.store.issue_token(bot.id)
-        y = await connect(a.ws_url, tokens["y"])
-        await seek(y, "x")
-        await frames_through(y, "seek_ack")
-        x = await connect(a.ws_url, tokens["x"])
-        await seek(x, "y")
-        game_id = (await frames_through(x, "game_start"))[-1]["game_id"]
-        await frames_through(y, "game_start")
+        game = await pair(a.ws_url, a.ws_url, await bot_tokens(a.store))
+        x, y, game_id = game.x, game.y, game.game_id
         async with a.store.engine.begin() as conn:
             await conn.execute(update(t.games).where(t.games.c.id == game_id).values(owner_node=-1))
         await move(y, game_id, 0, "f2f3")
@@ -126,18 +117,9 @@ async def test_a_move_refused_for_a_game_taken_over_goes_to_the_new_owner(pg_url
     the next move in it: it hands the move to the new owner, which plays it, and both
     bots hear of it as of any move (no error), relayed from the new owner."""
     async with running_server(pg_url) as a, running_server(pg_url) as b:
-        tokens = {}
-        for name in ("x", "y"):
-            bot = await a.store.add_bot(name)
-            tokens[name] = await a.store.issue_token(bot.id)
-        y = await connect(a.ws_url, tokens["y"])
-        await seek(y, "x")
-        await frames_through(y, "seek_ack")
-        x = await connect(a.ws_url, tokens["x"])
-        await seek(x, "y")
-        game_id = (await frames_through(x, "game_start"))[-1]["game_id"]
-        start = (await frames_through(y, "game_start"))[-1]
-        mover, other = (y, x) if start["seat"] == 0 else (x, y)
+        game = await pair(a.ws_url, a.ws_url, await bot_tokens(a.store))
+        x, y, game_id = game.x, game.y, game.game_id
+        mover, other = (x, y) if game.x_start["seat"] == 0 else (y, x)
         # A loses its claim (as when its session ended) and B takes the game over.
         async with a.store.engine.begin() as conn:
             await conn.execute(update(t.games).where(t.games.c.id == game_id).values(owner_node=-1))
@@ -161,17 +143,8 @@ async def test_closing_a_node_cancels_the_relayed_messages_it_is_handling(pg_url
     task of the owner's node: closing the node cancels it rather than leaving it
     running."""
     async with running_server(pg_url) as a, running_server(pg_url) as b:
-        tokens = {}
-        for name in ("x", "y"):
-            bot = await a.store.add_bot(name)
-            tokens[name] = await a.store.issue_token(bot.id)
-        y = await connect(b.ws_url, tokens["y"])
-        await seek(y, "x")
-        await frames_through(y, "seek_ack")
-        x = await connect(a.ws_url, tokens["x"])
-        await seek(x, "y")  # A hosts the game
-        game_id = (await frames_through(x, "game_start"))[-1]["game_id"]
-        await frames_through(y, "game_start")
+        game = await pair(a.ws_url, b.ws_url, await bot_tokens(a.store))  # A hosts the game
+        x, y, game_id = game.x, game.y, game.game_id
         cluster = a.cluster
         assert cluster is not None
         async with a.host.games[game_id].lock:  # the game is busy

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from arena.serve import running_server
-from tests.arena.cluster.strict import connect, frames_through, move, quiet, seek, summary
+from tests.arena.cluster.strict import (
+    bot_tokens,
+    connect,
+    frames_through,
+    move,
+    pair,
+    quiet,
+    summary,
+)
 
 
 async def test_a_bot_reconnecting_to_a_relaying_node_gets_each_event_once(
@@ -18,18 +26,10 @@ async def test_a_bot_reconnecting_to_a_relaying_node_gets_each_event_once(
     move; X then moves to B resuming at seq 2: X gets state 3 once then ``resumed``,
     Y gets its move_ack and state 3 once, and the rest of the game arrives once."""
     async with running_server(pg_url) as a, running_server(pg_url) as b:
-        tokens = {}
-        for name in ("x", "y"):
-            bot = await a.store.add_bot(name)
-            tokens[name] = await a.store.issue_token(bot.id)
-        y = await connect(b.ws_url, tokens["y"])
-        await seek(y, "x")
-        assert summary(await frames_through(y, "seek_ack")) == [("seek_ack", None)]
-        x = await connect(a.ws_url, tokens["x"])
-        await seek(x, "y")  # A matches Y's seek stored by B: A hosts the game
-        start = (await frames_through(x, "game_start"))[-1]
-        game_id = start["game_id"]
-        assert summary(await frames_through(y, "game_start")) == [("game_start", 0)]
+        tokens = await bot_tokens(a.store)
+        game = await pair(a.ws_url, b.ws_url, tokens)  # A matches Y's seek: A hosts the game
+        x, y, game_id = game.x, game.y, game.game_id
+        assert summary(game.y_frames) == [("game_start", 0)]
         await move(y, game_id, 0, "f2f3")
         assert summary(await frames_through(y, "state")) == [("move_ack", 0), ("state", 1)]
         assert summary(await frames_through(x, "state")) == [("state", 1)]

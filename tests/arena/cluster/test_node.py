@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection
 from arena.bench.crash import ServerProcess, free_port
 from arena.store import Store
 from arena.store import schema as t
+from tests.arena.cluster.strict import bot_tokens
 from tests.conftest import recv_json, recv_type
 
 FOOLS_MATE = ["f2f3", "e7e5", "g2g4", "d8h4"]
@@ -38,11 +39,7 @@ async def bots(db: str) -> dict[str, str]:
     """Register white-to-be ``y`` and ``x``; their tokens."""
     store = await Store.open(db)
     try:
-        tokens = {}
-        for name in ("x", "y"):
-            bot = await store.add_bot(name)
-            tokens[name] = await store.issue_token(bot.id)
-        return tokens
+        return await bot_tokens(store)
     finally:
         await store.close()
 

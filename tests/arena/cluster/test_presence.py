@@ -9,7 +9,16 @@ from pathlib import Path
 from arena.bench.crash import ServerProcess, free_port
 from arena.limits import Limits
 from arena.serve import running_server
-from tests.arena.cluster.strict import connect, frames_through, move, quiet, seek, summary
+from tests.arena.cluster.strict import (
+    bot_tokens,
+    connect,
+    frames_through,
+    move,
+    pair,
+    quiet,
+    seek,
+    summary,
+)
 
 SHORT_GRACE = Limits(grace_min_s=0.5, grace_max_s=0.5)
 
@@ -58,20 +67,12 @@ async def test_a_game_taken_over_at_start_up_sees_its_bots_on_other_nodes(
     killed; C starts and takes the game over at once: it counts both bots present (they
     are, on B), so the game resumes and goes on instead of being lost by both."""
     async with running_server(pg_url) as b:  # adopts nothing
-        tokens = {}
-        for name in ("x", "y"):
-            bot = await b.store.add_bot(name)
-            tokens[name] = await b.store.issue_token(bot.id)
+        tokens = await bot_tokens(b.store)
         a = ServerProcess(pg_url, free_port(), tmp_path)
         try:
             await a.start()
-            y = await connect(b.ws_url, tokens["y"])
-            await seek(y, "x")
-            await frames_through(y, "seek_ack")
-            x = await connect(f"ws://127.0.0.1:{a.port}/ws", tokens["x"])
-            await seek(x, "y")  # A hosts the game
-            game_id = (await frames_through(x, "game_start"))[-1]["game_id"]
-            await frames_through(y, "game_start")
+            game = await pair(f"ws://127.0.0.1:{a.port}/ws", b.ws_url, tokens)  # A hosts it
+            x, y, game_id = game.x, game.y, game.game_id
             await move(y, game_id, 0, "f2f3")
             assert summary(await frames_through(x, "state")) == [("state", 1)]
             await x.close()
