@@ -36,7 +36,11 @@ def _num(value: float | None, fmt: str = "{:.2f}") -> str:
 def show(result: WorkloadResult) -> None:
     """Print one workload's figures as a table."""
     label = result.workload + (" (simulated remote model)" if result.simulated else "")
-    table = Table(title=f"speculation bench: {label}, k={result.k}, depth={result.depth}")
+    settings = f"k={result.k}, depth={result.depth}"
+    if result.depth >= 2:
+        settings += f", own_k={result.own_k}"
+    settings += f", max_branches={result.max_branches}, threshold={result.threshold:g}"
+    table = Table(title=f"speculation bench: {label}, {settings}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     rows = [

@@ -93,6 +93,9 @@ class WorkloadResult:
     games: int
     k: int
     depth: int
+    own_k: int
+    max_branches: int
+    threshold: float
     plies_off: int
     plies_on: int
     wall_off_s: float
@@ -205,6 +208,8 @@ def summarise(
     depth: int,
     overhead_ms: float,
     own_k: int = 1,
+    max_branches: int | None = None,
+    threshold: float = 0.0,
 ) -> WorkloadResult:
     off = [r for r in runs if r.mode == "off"]
     on = [r for r in runs if r.mode == "on"]
@@ -240,6 +245,9 @@ def summarise(
         games=len(off),
         k=k,
         depth=depth,
+        own_k=own_k,
+        max_branches=max_branches or max(1, k * depth),
+        threshold=threshold,
         plies_off=sum(len(r.moves) for r in off),
         plies_on=sum(len(r.moves) for r in on),
         wall_off_s=wall_off,
@@ -289,9 +297,12 @@ class SpeculationBench:
         return (
             f"{self.workload.actor}{joiner}{self.workload.speculation},"
             f"k={self.k},depth={self.depth},own_k={self.own_k},"
-            f"max_branches={self.max_branches or max(1, self.k * self.depth)},"
-            f"threshold={self.threshold_used}"
+            f"max_branches={self.max_branches_used},threshold={self.threshold_used}"
         )
+
+    @property
+    def max_branches_used(self) -> int:
+        return self.max_branches or max(1, self.k * self.depth)
 
     @property
     def threshold_used(self) -> float:
@@ -335,6 +346,8 @@ class SpeculationBench:
                 k=self.k,
                 depth=self.depth,
                 own_k=self.own_k,
+                max_branches=self.max_branches_used,
+                threshold=self.threshold_used,
                 overhead_ms=await engine_overhead_ms(),
             )
 

@@ -596,9 +596,19 @@ class Cluster:
 
         self._enqueue(op)
 
+    @property
+    def session_alive(self) -> bool:
+        """Whether the dedicated session lives (what this node tells other nodes and
+        hears from them goes through it)."""
+        conn = self._conn
+        return not self.lost.is_set() and conn is not None and not conn.is_closed()
+
     def disowned(self, hosted: HostedGame) -> None:
-        """Relay a game taken over by another node (while this one had lost its session)
-        to the connections here that followed it, from the event they last got."""
+        """Relay a game taken over by another node to the connections here that
+        followed it, from the event they last got (nothing to relay with once this
+        node's session is gone: the server then stops and its bots reconnect)."""
+        if not self.session_alive:
+            return
         mirror = self._mirrors.get(hosted.id) or self._mirror(hosted.id)
         mirror.seq = hosted.seq
         for seat, bot in enumerate(hosted.bots):
@@ -610,6 +620,8 @@ class Cluster:
 
     async def forward(self, peer: Peer, msg: Move | Predict | Resign) -> bool:
         assert peer.bot is not None
+        if not self.session_alive:
+            return False  # the message would be dropped, and so would the owner's answer
         for _ in range(2):
             owner = await queries.owner_of(self.store.engine, msg.game_id)
             if owner is None or owner.node_id == self.node_id:

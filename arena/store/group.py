@@ -23,7 +23,13 @@ Predictions ride in the same transactions (:class:`PendingPrediction`): on
 SQLite a second writer would contend for the database's one write lock, and
 SQLite's busy handler sleeps 1-40 ms at a time while it waits; measured with
 ``arena bench speculation``, the moves' ``BEGIN`` waited 6.7 ms on average
-behind prediction writes.
+behind prediction writes. Nobody waits for a prediction's commit (the bot
+gets no acknowledgement of it), so predictions never start a transaction of
+their own at once: they wait up to ``prediction_delay`` for a move to ride
+with. A speculating bot sends its prediction of the reply just before its
+move, and an opponent whose branch hit answers within milliseconds of the
+prediction of its move: written at once, those predictions would hold the
+move behind a commit of their own.
 """
 
 from __future__ import annotations
@@ -81,14 +87,24 @@ Writer = Callable[[Sequence[PendingWrite]], Awaitable[float]]
 """Stores moves and predictions in one transaction; returns the commit time (wall ms)."""
 
 
+PREDICTION_DELAY_S = 0.05
+"""How long queued predictions wait for a move to share its transaction."""
+
+
 class GroupCommitter:
     """Writes pending moves and predictions in batches, one transaction in flight at a time."""
 
-    def __init__(self, write: Writer, *, max_batch: int = 1000) -> None:
+    def __init__(
+        self, write: Writer, *, max_batch: int = 1000, prediction_delay: float = PREDICTION_DELAY_S
+    ) -> None:
         self._write = write
         self.max_batch = max_batch
+        self.prediction_delay = prediction_delay
         self._queue: list[tuple[PendingWrite, asyncio.Future[float]]] = []
+        self._batch: list[tuple[PendingWrite, asyncio.Future[float]]] = []
+        """The batch being written."""
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self.transactions = 0
         """Transactions committed so far (batches and single retries)."""
         self.largest_batch = 0
@@ -102,44 +118,68 @@ class GroupCommitter:
         """Queue ``item`` now; the future gives its commit time (or the error).
 
         Items commit in the order they were queued (a batch at a time), so an
-        item queued before a move is stored no later than that move.
+        item queued before a move is stored no later than that move. A move
+        starts a transaction at once if none is in flight; predictions alone
+        wait up to ``prediction_delay`` for one.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[float] = loop.create_future()
         self._queue.append((item, future))
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._drain())
+        if isinstance(item, PendingMove):
+            self._start()
+        else:
+            self._start_later()
         return future
 
-    async def _drain(self) -> None:
+    def _start(self, *, everything: bool = False) -> None:
+        """Write what is queued now (predictions alone too with ``everything``),
+        unless a transaction is in flight (its task takes the queue when done)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._queue and (self._task is None or self._task.done()):
+            drain = self._drain(everything=everything)
+            self._task = asyncio.get_running_loop().create_task(drain)
+
+    def _start_later(self) -> None:
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.prediction_delay, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._start(everything=True)
+
+    async def _drain(self, *, everything: bool = False) -> None:
         try:
-            await self._drain_queue()
+            await self._drain_queue(everything)
         except BaseException as exc:  # cancelled: nobody may wait forever
-            for _, future in self._queue:
+            for _, future in (*self._batch, *self._queue):
                 _settle(future, exc)
+            self._batch = []
             self._queue.clear()
             raise
 
-    async def _drain_queue(self) -> None:
+    async def _drain_queue(self, everything: bool) -> None:
         while self._queue:
-            batch = self._queue[: self.max_batch]
+            if not everything and not any(isinstance(i, PendingMove) for i, _ in self._queue):
+                self._start_later()  # predictions only: they wait for a move
+                return
+            batch = self._batch = self._queue[: self.max_batch]
             del self._queue[: self.max_batch]
             self.largest_batch = max(self.largest_batch, len(batch))
             try:
                 committed_at = await self._write([move for move, _ in batch])
-            except asyncio.CancelledError as exc:
-                for _, future in batch:
-                    _settle(future, exc)
-                raise
             except Exception as exc:
                 if len(batch) == 1:
                     _settle(batch[0][1], exc)
                 else:
                     await self._one_by_one(batch)
-                continue
-            self.transactions += 1
-            for _, future in batch:
-                _settle(future, committed_at)
+            else:
+                self.transactions += 1
+                for _, future in batch:
+                    _settle(future, committed_at)
+            self._batch = []
 
     async def _one_by_one(self, batch: list[tuple[PendingWrite, asyncio.Future[float]]]) -> None:
         for move, future in batch:
@@ -152,8 +192,11 @@ class GroupCommitter:
                 _settle(future, committed_at)
 
     async def flush(self) -> None:
-        """Wait until everything queued so far is written (or has failed)."""
-        if self._task is not None:
+        """Write everything queued so far, predictions included, and wait until it is
+        written (or has failed)."""
+        while self._queue or (self._task is not None and not self._task.done()):
+            self._start(everything=True)
+            assert self._task is not None
             await asyncio.shield(self._task)
 
 

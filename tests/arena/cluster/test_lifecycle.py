@@ -138,6 +138,32 @@ async def test_a_move_refused_for_a_game_taken_over_goes_to_the_new_owner(pg_url
         await y.close()
 
 
+async def test_a_node_that_lost_its_session_answers_a_move_with_an_error(pg_url: str) -> None:
+    """A game is taken over for real once its owner's session has ended. The old owner
+    can no longer reach the new one (its notifications went through that session), so
+    a move sent to it gets an error at once, naming the game, rather than silence, and
+    nothing is stored."""
+    async with running_server(pg_url) as a, running_server(pg_url) as b:
+        game = await pair(a.ws_url, a.ws_url, await bot_tokens(a.store))
+        x, y, game_id = game.x, game.y, game.game_id
+        mover = x if game.x_start["seat"] == 0 else y
+        assert a.cluster is not None and b.cluster is not None
+        assert a.cluster._conn is not None
+        pid = a.cluster._conn.get_server_pid()
+        async with b.store.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await asyncio.wait_for(a.cluster.lost.wait(), 10)
+        await b.cluster.take_over([game_id])
+        assert game_id in b.host.games
+        await move(mover, game_id, 0, "e2e4")
+        error = (await frames_through(mover, "error"))[-1]
+        assert (error["name"], error["game_id"]) == ("internal", game_id)
+        assert game_id in error["message"]
+        assert await b.store.get_moves(game_id) == []
+        await x.close()
+        await y.close()
+
+
 async def test_closing_a_node_cancels_the_relayed_messages_it_is_handling(pg_url: str) -> None:
     """A move forwarded to the owner and still waiting there (its game is busy) is a
     task of the owner's node: closing the node cancels it rather than leaving it

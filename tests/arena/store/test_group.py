@@ -96,6 +96,76 @@ async def test_a_failing_batch_is_retried_move_by_move() -> None:
     assert ["a", "bad", "b"] in writer.batches  # tried together first
 
 
+def _prediction(game_id: str) -> PendingPrediction:
+    return PendingPrediction(game_id, 1, 1, ("e7e5",), None, 0.0)
+
+
+async def test_a_prediction_waits_to_ride_with_the_next_move() -> None:
+    """A prediction starts no transaction of its own: the move queued after it
+    (a speculating bot sends its prediction just before its move) is not held
+    behind a commit of the prediction; both go in one transaction."""
+    writer = GatedWriter()
+    writer.gate.set()
+    group = GroupCommitter(writer, prediction_delay=10.0)
+    predicted = group.submit(_prediction("p"))
+    await asyncio.sleep(0.01)
+    assert writer.batches == [] and not predicted.done()
+    assert await group.commit(_pending("m")) == 1.0
+    assert await predicted == 1.0
+    assert writer.batches == [["p", "m"]] and group.transactions == 1
+
+
+async def test_predictions_alone_are_written_after_the_delay_or_on_flush() -> None:
+    """With no move coming, predictions are written together once the delay has
+    passed; a flush (the store's close) writes them at once."""
+    writer = GatedWriter()
+    writer.gate.set()
+    group = GroupCommitter(writer, prediction_delay=0.02)
+    first, second = group.submit(_prediction("a")), group.submit(_prediction("b"))
+    assert list(await asyncio.wait_for(asyncio.gather(first, second), 5)) == [1.0, 1.0]
+    assert writer.batches == [["a", "b"]]
+    patient = GroupCommitter(writer, prediction_delay=3600.0)
+    queued = patient.submit(_prediction("c"))
+    await patient.flush()
+    assert queued.done() and writer.batches[-1] == ["c"]
+
+
+async def test_predictions_queued_during_a_commit_still_get_written() -> None:
+    """Predictions that arrive while a move's transaction is in flight and find no
+    move after it are written after the delay, not left in the queue."""
+    writer = GatedWriter()
+    group = GroupCommitter(writer, prediction_delay=0.02)
+    move = group.submit(_pending("m"))
+    await asyncio.sleep(0)
+    late = group.submit(_prediction("p"))
+    await asyncio.sleep(0.05)  # the timer fires while the move's commit is held
+    writer.gate.set()
+    assert await move == 1.0
+    assert await asyncio.wait_for(late, 5) == 2.0
+    assert writer.batches == [["m"], ["p"]]
+
+
+async def test_a_cancelled_commit_settles_every_waiter() -> None:
+    """Cancelled while it writes a failed batch again item by item, the committer
+    settles every item of that batch and of the queue: nobody waits forever."""
+    writer = GatedWriter()
+    writer.fail = {"bad"}
+    group = GroupCommitter(writer)
+    first = group.submit(_pending("first"))
+    await asyncio.sleep(0)
+    rest = [group.submit(_pending(g)) for g in ("bad", "a", "b")]
+    writer.gate.set()
+    await first
+    await asyncio.sleep(0)  # the batch ["bad", "a", "b"] fails; "bad" is retried alone
+    writer.gate.clear()
+    await asyncio.sleep(0)
+    assert group._task is not None
+    group._task.cancel()
+    results = await asyncio.gather(*rest, return_exceptions=True)
+    assert all(r is not None for r in results)
+    assert all(f.done() for f in rest)
+
+
 class ObservedStore(Store):
     """A real SQLite store whose group transactions the test can hold and watch."""
 
