@@ -564,13 +564,23 @@ class Speculation:
             weight *= self._likelihood.get(key[:end], 1.0)
         return weight
 
+    def _priority(self, key: tuple[str, ...]) -> tuple[int, float]:
+        """Which branch gets a slot first: the one fewer of our moves ahead of the
+        real game, then the likelier. A near branch that is not running when its
+        guess comes true costs a whole actor call (the opponent may answer at
+        once); a deeper one not started yet still starts when the real game
+        reaches its parent, usually with the opponent's thinking time to spare.
+        Measured on the pipelined api-sim bench: deep rank-1 chains took the slots
+        of rank-2 and rank-3 replies, whose hits then waited."""
+        return (-((len(key) - self._real_ply + 1) // 2), self._weight(key))
+
     def _over_budget(self) -> bool:
         budget = self.config.max_extra_tokens
         return budget is not None and self._spent_extra >= budget
 
     def _offer_branch(self, position: Position, rank: int) -> None:
         """Start a branch on ``position`` now if a slot is free; else preempt a
-        less likely running branch, or queue it until a slot frees up. A branch
+        running branch of lower :meth:`_priority`, or queue it until a slot frees up. A branch
         below the likelihood threshold is queued too: it may clear the threshold
         once the real game confirms the guesses before it (:meth:`_reoffer`)."""
         key = position.moves
@@ -586,39 +596,41 @@ class Speculation:
             self._start_branch(position, rank)
             return
         running = [
-            (self._weight(k), k)
+            (self._priority(k), k)
             for k, b in self._branches.items()
-            if b.task is not None and not b.task.done() and not b.claimed
+            if b.task is not None and not b.task.done() and not b.claimed and b.ended is None
         ]
         if running:
             lowest, victim = min(running)
-            if lowest < weight:
-                self._drop_branch(victim)  # a likelier position deserves the slot
+            if lowest < self._priority(key):
+                self._drop_branch(victim)  # a nearer or likelier position deserves the slot
                 self._start_branch(position, rank)
                 return
         self._pending[key] = (position, rank)
 
     def _fill_slots(self, _task: object = None) -> None:
-        """Start the likeliest queued branches (above the threshold) while slots are free."""
+        """Start the queued branches of highest :meth:`_priority` (above the threshold)
+        while slots are free."""
         while self._pending and self._running_branches() < self.config.max_branches:
             if self._over_budget():
                 self._pending.clear()
                 return
-            key = max(self._pending, key=self._weight)
-            if self._weight(key) < self.config.threshold:
+            eligible = [k for k in self._pending if self._weight(k) >= self.config.threshold]
+            if not eligible:
                 return
+            key = max(eligible, key=self._priority)
             position, rank = self._pending.pop(key)
             if key not in self._branches:
                 self._start_branch(position, rank)
 
     def _reoffer(self) -> None:
-        """The real game advanced, so queued branches are likelier now: offer them
-        again, likeliest first (each may start, take a slot from a long shot, or
-        wait again)."""
-        queued = sorted(self._pending, key=self._weight, reverse=True)
+        """The real game advanced, so queued branches are nearer and likelier now:
+        offer them again, highest :meth:`_priority` first (each may start, take a
+        slot from a long shot, or wait again)."""
+        queued = sorted(self._pending, key=self._priority, reverse=True)
         for key in queued:
             if self._weight(key) < self.config.threshold:
-                break
+                continue
             position, rank = self._pending.pop(key)
             self._offer_branch(position, rank)
 
@@ -647,11 +659,15 @@ class Speculation:
 
     def _pipeline_after(self, position: Position, move: str) -> None:
         """Our move at ``position`` is known (a branch finished): drop the own
-        window's other guesses and open the window on the opponent's reply."""
+        window's other guesses, open the window on the opponent's reply, and
+        offer again the branches that waited: our move there is computed now,
+        not guessed, so the positions after it are likelier."""
         self._drop_siblings(position.moves, move)
         after = position.after(move)
+        self._likelihood.pop(after.moves, None)  # a computed move counts 1
         if not after.over:
             self._open_window(after, real=False)
+        self._reoffer()
 
     def _extend(self, real: tuple[str, ...]) -> None:
         """The real game reached ``real``, so every branch on its line is a level

@@ -250,6 +250,34 @@ async def test_a_likelier_branch_preempts_a_running_one() -> None:
     await spec.close()
 
 
+async def test_a_nearer_branch_keeps_its_slot_and_is_started_first() -> None:
+    """A branch for our next move is not preempted by a likelier one further ahead
+    (that one still starts once the real game gets near it), and of two queued
+    branches the nearer one gets a free slot first."""
+    actor = GatedActor(("e2e4",))
+    spec = Speculation(actor, None, SpeculationConfig(k=1, depth=2, max_branches=1))
+    near, deep = ("e2e4",), ("d2d4", "d7d5", "c2c4")
+    spec._likelihood[near] = 0.2
+    spec._likelihood[deep[:1]] = 0.9
+    spec._likelihood[deep] = 0.9  # 0.81 in all: likelier than the near branch
+    spec._offer_branch(position(list(near)), 3)
+    spec._offer_branch(position(list(deep)), 1)
+    await asyncio.sleep(0)
+    assert list(spec._branches) == [near]  # still running: its call waits on the gate
+    assert set(spec._pending) == {deep}
+    other_near = ("g1f3",)
+    spec._likelihood[other_near] = 0.1
+    spec._offer_branch(position(list(other_near)), 2)
+    assert set(spec._pending) == {deep, other_near}
+    spec._drop_branch(near)  # a slot frees up
+    spec._fill_slots()
+    assert list(spec._branches) == [other_near] and set(spec._pending) == {deep}
+    for _ in range(3):
+        await asyncio.gather(*spec.live_tasks())
+    assert actor.calls == [other_near, deep]  # the deep one once a slot was free
+    await spec.close()
+
+
 async def test_token_budget_stops_branches() -> None:
     """Once speculation has spent max_extra_tokens, no new branch starts."""
     actor = CountingActor()
@@ -404,6 +432,40 @@ async def test_pipelined_own_window_branches_before_our_move_is_known() -> None:
     assert dropped and all(b.outcome in {"cancelled", "discarded"} for b in dropped)
     await spec.close()
     assert spec.live_tasks() == []
+
+
+class FirstLegalHalf:
+    """Predicts what CountingActor plays: sure of the first move, half sure after."""
+
+    async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
+        return [Guess(first(position), 1.0 if position.ply == 0 else 0.5)]
+
+
+async def test_a_finished_branch_makes_the_positions_after_its_move_likelier() -> None:
+    """Pipelined, the branch on the opponent's reply after a guess of our own move
+    waits below the threshold (0.5 x 0.5); once the branch computing that move has
+    finished, the move is known, not guessed (0.5), and the waiting branch starts
+    at once, before the real game has moved."""
+    root = position([])
+    opponent = first(root)
+    actor = GatedActor((opponent,))
+    spec = Speculation(
+        actor, FirstLegalHalf(), SpeculationConfig(k=1, depth=2, max_branches=4, threshold=0.4)
+    )
+    spec.opponent_to_move(root)
+    ours = first(root.after(opponent))
+    reply = first(root.after(opponent).after(ours))
+    deep = (opponent, ours, reply)
+    async with asyncio.timeout(5):
+        while deep not in spec._pending:  # noqa: ASYNC110 (waits for the windows to fill)
+            await asyncio.sleep(0)
+    assert deep not in actor.calls
+    actor.release.set()
+    async with asyncio.timeout(5):
+        while deep not in actor.calls:  # noqa: ASYNC110 (waits for the branch to start)
+            await asyncio.sleep(0)
+    assert spec._real_ply == 0  # the real game has not moved
+    await spec.close()
 
 
 async def test_branch_timings_in_the_report() -> None:
