@@ -198,6 +198,7 @@ async def test_access_matrix(world: World, principal: str, action: str) -> None:
     expected = EXPECTED[principal][action]
     assert outcome == expected, (principal, action, outcome)
     await asyncio.sleep(0.05)  # anything the action might have set off has happened
+    await world.server.store.flush()  # an accepted prediction waits for a move's transaction
     after = snapshot(db)
     if expected != ALLOW or action == "watch":
         assert after == before
