@@ -915,19 +915,30 @@ class Host:
                 self._arm_flag(hosted)
 
     def _arm_flag(self, hosted: HostedGame) -> None:
-        if hosted.flag_timer is not None:
-            hosted.flag_timer.cancel()
-            hosted.flag_timer = None
-        if self._closed:
-            return
-        deadline = hosted.match.deadline_ms()
+        """Have the flag checked when the mover's time runs out.
+
+        A timer armed for an earlier moment is kept: when it fires before the
+        flag falls, :meth:`_on_flag` arms the next one. Under load that spares
+        a timer armed and cancelled for every move (the next mover's deadline
+        is usually later than the previous one's).
+        """
+        deadline = None if self._closed else hosted.match.deadline_ms()
+        timer = hosted.flag_timer
         if deadline is None:
+            if timer is not None:
+                timer.cancel()
+                hosted.flag_timer = None
             return
         delay_s = max(0.0, (deadline - self._now()) / 1000.0) + 0.001
         loop = asyncio.get_running_loop()
+        if timer is not None:
+            if timer.when() <= loop.time() + delay_s:
+                return
+            timer.cancel()
         hosted.flag_timer = loop.call_later(delay_s, self._fire_flag, hosted)
 
     def _fire_flag(self, hosted: HostedGame) -> None:
+        hosted.flag_timer = None  # fired: the next _arm_flag arms a new one
         self._spawn(self._on_flag(hosted))
 
     async def _on_flag(self, hosted: HostedGame) -> None:
