@@ -54,9 +54,9 @@ from arena.events import (
     state_frame,
     status_of,
 )
-from arena.frames import MovesJson
 from arena.limits import Limits
-from arena.match import Match, MatchConfig, MatchStatus, MoveRecord, Transition
+from arena.match import Match, MatchConfig, MatchStatus, Transition
+from arena.movelog import MoveLog
 from arena.positions import position_key
 from arena.presence import grace_ms
 from arena.protocol import (
@@ -144,23 +144,13 @@ class HostedGame:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     predictions: dict[tuple[int, int], int] = field(default_factory=dict)
     """Predictions stored per (seat, ply), to cap them."""
-    records: list[MoveRecord] = field(default_factory=list)
-    """Every accepted move, from which the events of the game are (re)built."""
-    moves_json: MovesJson = field(init=False)
-    """The moves of :attr:`records` already encoded, for the next ``state`` frame."""
+    records: MoveLog = field(default_factory=MoveLog)
+    """Every accepted (stored) move, from which the events of the game are (re)built."""
     grace_ms: int = 0
     """How long a seat may be away before it loses (``abandoned``)."""
     away_since: dict[int, float] = field(default_factory=dict)
     """Monotonic ms since when each away seat's bot has not been connected."""
     grace_timer: asyncio.TimerHandle | None = None
-
-    def __post_init__(self) -> None:
-        self.moves_json = MovesJson(r.move for r in self.records)
-
-    def add_record(self, record: MoveRecord) -> None:
-        """Append an accepted (stored) move."""
-        self.records.append(record)
-        self.moves_json.append(record.move)
 
     def seat_of(self, bot_id: int) -> int | None:
         for seat, bot in enumerate(self.bots):
@@ -399,7 +389,7 @@ class Host:
             id=row.id,
             bots=(bots[0], bots[1]),
             match=match,
-            records=[record_of(m) for m in stored],
+            records=MoveLog(record_of(m) for m in stored),
             grace_ms=self._grace(config),
         )
 
@@ -761,14 +751,14 @@ class Host:
                 mover.send(move_ack_frame(hosted.id, record))
             hosted.match = match.restart_clock(self._now())
             hosted.turn_started_at = now_ms()
-            hosted.add_record(record)
+            hosted.records.append(record)
             frame = state_frame(
                 hosted.id,
                 hosted.records,
                 record.ply,
                 match.to_move,
                 str(match.config.time_control),
-                moves=hosted.moves_json,
+                moves=hosted.records.moves_json,
             )
             self._broadcast(hosted, frame)
         elif match.finished and not hosted.match.finished:
