@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from arena.frames import MovesJson, move_ack_json, state_json
 from arena.match import Match, MatchStatus, MoveRecord
-from arena.protocol import Clocks, GameOver, GameStart, MoveAck, StateEvent, dump
+from arena.protocol import Clocks, GameOver, GameStart, dump
 from arena.store import GameRow, MoveRow
 from games import Game, get_game, replay
 
@@ -55,9 +56,7 @@ def record_of(row: MoveRow) -> MoveRecord:
 
 def move_ack_frame(game_id: str, record: MoveRecord) -> str:
     """The ``move_ack`` the mover gets once its move at ``record.ply`` is stored."""
-    return dump(
-        MoveAck(game_id=game_id, ply=record.ply, move=record.move, response_ms=record.response_ms)
-    )
+    return move_ack_json(game_id, record.ply, record.move, record.response_ms)
 
 
 def state_frame(
@@ -66,21 +65,28 @@ def state_frame(
     ply: int,
     to_move: int | None,
     time_control: str,
+    *,
+    moves: MovesJson | None = None,
 ) -> str:
-    """The ``state`` event of the move at ``ply`` (``seq`` = ``ply + 1``)."""
+    """The ``state`` event of the move at ``ply`` (``seq`` = ``ply + 1``).
+
+    ``moves``, when given, holds the moves up to and including that one
+    already encoded (the host keeps it per game), so the list is not encoded
+    again for every move.
+    """
     record = records[ply]
-    return dump(
-        StateEvent(
-            game_id=game_id,
-            seq=ply + 1,
-            ply=ply + 1,
-            last_move=record.move,
-            display=record.display,
-            moves=[r.move for r in records[: ply + 1]],
-            state=record.state_after,
-            to_move=to_move,
-            clocks=Clocks(remaining_ms=record.clocks_after, time_control=time_control),
-        )
+    if moves is None:
+        moves = MovesJson(r.move for r in records[: ply + 1])
+    return state_json(
+        game_id=game_id,
+        ply=ply + 1,
+        last_move=record.move,
+        display=record.display,
+        moves=moves.text,
+        state=record.state_after,
+        to_move=to_move,
+        remaining_ms=record.clocks_after,
+        time_control=time_control,
     )
 
 
@@ -118,15 +124,17 @@ def missed_events(
     """
     frames = []
     last = len(records) + (1 if over is not None else 0)
+    moves = MovesJson(r.move for r in records[:since])
     for seq in range(since + 1, last + 1):
         ply = seq - 1
         if ply < len(records):
+            moves.append(records[ply].move)
             state = game.decode_state(records[ply].state_after)
             ended = game.outcome(state) is not None or (
                 max_plies is not None and ply + 1 >= max_plies
             )
             to_move = None if ended and ply == len(records) - 1 else game.to_move(state)
-            frames.append(state_frame(game_id, records, ply, to_move, time_control))
+            frames.append(state_frame(game_id, records, ply, to_move, time_control, moves=moves))
         else:
             assert over is not None
             frames.append(game_over_frame(game_id, len(records), *over))

@@ -55,7 +55,8 @@ from arena.events import (
     status_of,
 )
 from arena.limits import Limits
-from arena.match import Match, MatchConfig, MatchStatus, MoveRecord, Transition
+from arena.match import Match, MatchConfig, MatchStatus, Transition
+from arena.movelog import MoveLog
 from arena.positions import position_key
 from arena.presence import grace_ms
 from arena.protocol import (
@@ -143,8 +144,8 @@ class HostedGame:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     predictions: dict[tuple[int, int], int] = field(default_factory=dict)
     """Predictions stored per (seat, ply), to cap them."""
-    records: list[MoveRecord] = field(default_factory=list)
-    """Every accepted move, from which the events of the game are (re)built."""
+    records: MoveLog = field(default_factory=MoveLog)
+    """Every accepted (stored) move, from which the events of the game are (re)built."""
     grace_ms: int = 0
     """How long a seat may be away before it loses (``abandoned``)."""
     away_since: dict[int, float] = field(default_factory=dict)
@@ -388,7 +389,7 @@ class Host:
             id=row.id,
             bots=(bots[0], bots[1]),
             match=match,
-            records=[record_of(m) for m in stored],
+            records=MoveLog(record_of(m) for m in stored),
             grace_ms=self._grace(config),
         )
 
@@ -752,7 +753,12 @@ class Host:
             hosted.turn_started_at = now_ms()
             hosted.records.append(record)
             frame = state_frame(
-                hosted.id, hosted.records, record.ply, match.to_move, str(match.config.time_control)
+                hosted.id,
+                hosted.records,
+                record.ply,
+                match.to_move,
+                str(match.config.time_control),
+                moves=hosted.records.moves_json,
             )
             self._broadcast(hosted, frame)
         elif match.finished and not hosted.match.finished:
@@ -899,19 +905,30 @@ class Host:
                 self._arm_flag(hosted)
 
     def _arm_flag(self, hosted: HostedGame) -> None:
-        if hosted.flag_timer is not None:
-            hosted.flag_timer.cancel()
-            hosted.flag_timer = None
-        if self._closed:
-            return
-        deadline = hosted.match.deadline_ms()
+        """Have the flag checked when the mover's time runs out.
+
+        A timer armed for an earlier moment is kept: when it fires before the
+        flag falls, :meth:`_on_flag` arms the next one. Under load that spares
+        a timer armed and cancelled for every move (the next mover's deadline
+        is usually later than the previous one's).
+        """
+        deadline = None if self._closed else hosted.match.deadline_ms()
+        timer = hosted.flag_timer
         if deadline is None:
+            if timer is not None:
+                timer.cancel()
+                hosted.flag_timer = None
             return
         delay_s = max(0.0, (deadline - self._now()) / 1000.0) + 0.001
         loop = asyncio.get_running_loop()
+        if timer is not None:
+            if timer.when() <= loop.time() + delay_s:
+                return
+            timer.cancel()
         hosted.flag_timer = loop.call_later(delay_s, self._fire_flag, hosted)
 
     def _fire_flag(self, hosted: HostedGame) -> None:
+        hosted.flag_timer = None  # fired: the next _arm_flag arms a new one
         self._spawn(self._on_flag(hosted))
 
     async def _on_flag(self, hosted: HostedGame) -> None:

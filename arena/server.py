@@ -46,6 +46,7 @@ from arena.protocol import (
 )
 from arena.records import NotChessError, game_detail, game_pgn, game_summary
 from arena.store import BotRow, Store, TokenRow, TournamentRow
+from arena.wsprotocol import direct_send_of, text_frame
 
 __all__ = ["WsPeer", "create_app"]
 
@@ -94,18 +95,38 @@ async def _until_idle(
 
 
 class WsPeer:
-    """A websocket connection with a bounded outgoing queue drained by one writer task."""
+    """A websocket connection with a bounded outgoing queue drained by one writer task.
+
+    When the server offers a synchronous write (:data:`arena.wsprotocol.DIRECT_SEND`)
+    and nothing is queued, a frame is written at once, encoded once for all
+    its receivers (:func:`~arena.wsprotocol.text_frame`): no task switch and
+    no ASGI layers per frame. When the transport is backed up (its buffer
+    full) the frame goes to the queue, and so does every frame after it until
+    the writer has sent them all, so the order holds and a client that does
+    not read is still closed once ``limits.send_queue`` frames wait.
+    """
 
     def __init__(self, ws: WebSocket, limits: Limits) -> None:
         self.ws = ws
         self.bot: BotRow | None = None
         self._queue: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(limits.send_queue)
+        self._direct = direct_send_of(ws.scope)
+        self._writing = False
+        """The writer holds a frame it has taken from the queue but not yet sent."""
         self._closing = False
         self.last_activity = time.monotonic()
         """When a frame last went either way (for the idle timeout)."""
 
     def send(self, text: str) -> None:
         if self._closing:
+            return
+        if (
+            self._direct is not None
+            and not self._writing
+            and self._queue.empty()
+            and self._direct(text_frame(text))
+        ):
+            self.last_activity = time.monotonic()
             return
         try:
             self._queue.put_nowait(text)
@@ -130,7 +151,11 @@ class WsPeer:
                 with contextlib.suppress(Exception):
                     await self.ws.close(code=item[0], reason=_close_reason(item[1]))
                 return
-            await self.ws.send_text(item)
+            self._writing = True
+            try:
+                await self.ws.send_text(item)
+            finally:
+                self._writing = False
             self.last_activity = time.monotonic()
 
 
