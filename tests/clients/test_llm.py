@@ -386,10 +386,21 @@ async def test_the_clock_lowers_the_timeout() -> None:
 
 @pytest.mark.parametrize("stream", [True, False])
 @pytest.mark.parametrize(
-    "bad", [EmptyChoices(), Garbage(), Huge()], ids=["empty", "garbage", "1MB"]
+    "bad",
+    [
+        EmptyChoices(),
+        Garbage(),
+        Huge(),
+        Garbage('{"choices": "e2e4"}'),
+        Garbage('{"choices": [{"delta": {"content": 4}, "message": {"content": 4}}]}'),
+        Garbage('{"choices": [], "usage": {"prompt_tokens": "many"}}'),
+        Garbage("[1, 2]"),
+    ],
+    ids=["empty", "garbage", "1MB", "choices", "content", "usage", "array"],
 )
 async def test_unreadable_replies_get_a_rethink(bad: Step, stream: bool) -> None:
-    """Empty choices, a non-JSON body and a 1 MB reply are unreadable answers: rethink."""
+    """Empty choices, a non-JSON body, JSON of the wrong shape and a 1 MB reply are
+    unreadable answers: rethink."""
     move, fake = await act([bad, Reply("Move: e2e4")], stream=stream)
     assert move == "e2e4"
     assert len(fake.requests) == 2
