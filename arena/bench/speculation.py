@@ -13,9 +13,10 @@ speculator latency S and actor latency L:
 - pipelined: about ``p * (1 - S / L)``.
 
 The *ideal scheduler* saving is computed from the logged per-call times: on
-each hit, a branch started S after the opponent's turn began and ran for the
-actor's own time would have answered ``max(0, S + L_move - T_opponent)``
-after the opponent's move; on a miss it saves nothing. The measured saving
+each hit, a branch started S after the opponent's turn began (S: the logged
+speculator call on that position, the mean where none was logged) and ran
+for the actor's own time would have answered ``max(0, S + L_move -
+T_opponent)`` after the opponent's move; on a miss it saves nothing. The measured saving
 divided by that is the scheduling efficiency.
 """
 
@@ -26,7 +27,7 @@ import contextlib
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,9 @@ class GameRun:
     wall_ms: float
     accounts: list[Any] = field(default_factory=list)
     speculator_ms: list[float] = field(default_factory=list)
+    window_ms: dict[int, float] = field(default_factory=dict)
+    """Per ply: how long the speculator call took that predicted the opponent's
+    move before it (logged by the mover as ``speculator_ms``)."""
 
 
 @dataclass
@@ -142,27 +146,46 @@ async def _record(store: Store, game_id: str, mode: str, opening: str) -> GameRu
         wall_ms=_wall_ms(moves),
         accounts=list(account.moves),
     )
-    run.speculator_ms = [
-        float(m.meta["speculator_ms"]) for m in moves if m.meta and m.meta.get("speculator_ms")
-    ]
+    run.window_ms = {
+        m.ply: float(m.meta["speculator_ms"])
+        for m in moves
+        if m.meta and m.meta.get("speculator_ms")
+    }
+    run.speculator_ms = list(run.window_ms.values())
     return run
 
 
-def _ideal_saving_ms(accounts: Sequence[Any], speculator_ms: float, k: int) -> float:
-    """What an ideal one-step scheduler saves with the same calls, hits and latencies."""
+def _ideal_saving_ms(
+    accounts: Sequence[Any],
+    speculator_ms: float,
+    k: int,
+    window_ms: Mapping[int, float] | None = None,
+) -> float:
+    """What an ideal one-step scheduler saves with the same calls, hits and latencies.
+
+    A hit's branch starts one speculator call after the opponent's turn began:
+    the logged call for that position (``window_ms``, by the ply of the move it
+    served), or the mean ``speculator_ms`` where none was logged.
+    """
+    window_ms = window_ms or {}
     total = 0.0
     by_ply = {a.ply: a for a in accounts}
     for a in accounts:
         opponent = by_ply.get(a.ply - 1)
         if a.hit_rank is None or a.hit_rank > k or a.actor_ms is None or opponent is None:
             continue
-        ideal_response = max(0.0, speculator_ms + a.actor_ms - opponent.response_ms)
+        window = window_ms.get(a.ply, speculator_ms)
+        ideal_response = max(0.0, window + a.actor_ms - opponent.response_ms)
         total += a.actor_ms - ideal_response
     return total
 
 
 def _ideal_pipelined_saving_ms(
-    accounts: Sequence[Any], speculator_ms: float, k: int, own_k: int
+    accounts: Sequence[Any],
+    speculator_ms: float,
+    k: int,
+    own_k: int,
+    window_ms: Mapping[int, float] | None = None,
 ) -> float:
     """What an ideal pipelined scheduler saves with the same calls, hits and latencies.
 
@@ -176,7 +199,12 @@ def _ideal_pipelined_saving_ms(
     saves more.
     That last hit is read from the opponent's prediction of our move: in the
     benchmark both players run the same speculator, so they rank alike.
+    The speculator call on the position the opponent moved from is the logged
+    one (``window_ms``, by the ply of the move it served; the mean
+    ``speculator_ms`` where none was logged); the call that guessed our own
+    move is not logged per move and counts the mean.
     """
+    window_ms = window_ms or {}
     ordered = sorted(accounts, key=lambda a: a.ply)
     if any(a.actor_ms is None for a in ordered):
         return 0.0
@@ -187,11 +215,12 @@ def _ideal_pipelined_saving_ms(
         options = [(previous + a.actor_ms, previous)]
         if i >= 1 and a.hit_rank is not None and a.hit_rank <= k:
             known = began[i - 2] + float(ordered[i - 2].actor_ms) if i >= 2 else 0.0
-            start = known + speculator_ms
+            window = window_ms.get(a.ply, speculator_ms)
+            start = known + window
             options.append((start + a.actor_ms, start))
             prior = ordered[i - 1]
             if i >= 2 and prior.hit_rank is not None and prior.hit_rank <= own_k:
-                start = began[i - 2] + 2 * speculator_ms
+                start = began[i - 2] + speculator_ms + window
                 options.append((start + a.actor_ms, start))
         finish, start = min(options)
         sent.append(max(previous, finish))
@@ -233,9 +262,11 @@ def summarise(
         bound = (p / (1.0 + p) if depth <= 1 else p) * speed
     ratio = wall_on / wall_off if wall_off else float("nan")
     if depth >= 2:
-        ideal = sum(_ideal_pipelined_saving_ms(r.accounts, mean_s, k, own_k) for r in on)
+        ideal = sum(
+            _ideal_pipelined_saving_ms(r.accounts, mean_s, k, own_k, r.window_ms) for r in on
+        )
     else:
-        ideal = sum(_ideal_saving_ms(r.accounts, mean_s, k) for r in on)
+        ideal = sum(_ideal_saving_ms(r.accounts, mean_s, k, r.window_ms) for r in on)
     identical = len(off) == len(on) > 0 and all(
         a.opening == b.opening and a.moves == b.moves for a, b in zip(off, on, strict=True)
     )

@@ -73,3 +73,29 @@ def test_the_players_get_the_bench_settings(
     assert (config.k, config.depth, config.own_k) == (3, depth, 2)
     assert config.max_branches == 3 * depth and config.threshold == expected
     assert not parse_player_spec(bench.spec_text("off")).speculation.config().enabled
+
+
+def test_ideal_counts_each_positions_logged_speculator_call() -> None:
+    """Where the call that predicted a move is logged, the ideal waits for that call,
+    not the mean: ply 3's window took 50 ms, so its branch is ready at 60 + 50 + 100,
+    after the real ply 2 arrived at 200; ply 1 (no logged call) counts the mean 10."""
+    moves = [move(0, None), move(1, 1, actor_ms=50.0), move(2, None), move(3, 1)]
+    logged = {3: 50.0}
+    assert _ideal_pipelined_saving_ms(moves, 10.0, k=1, own_k=0, window_ms=logged) == (
+        350.0 - 210.0
+    )
+    # The one-step ideal likewise: ply 1's branch answers 50 + 100 - 100 after the
+    # opponent's move instead of 10 + 100 - 100.
+    one_step = [move(0, None, response_ms=100.0), move(1, 1, response_ms=20.0)]
+    assert _ideal_saving_ms(one_step, 10.0, k=1, window_ms={1: 50.0}) == 100.0 - 50.0
+
+
+def test_own_window_counts_the_mean_guess_and_the_logged_reply_window() -> None:
+    """An own-window branch starts after the guess of our own move (not logged per
+    move: the mean) and the logged call on the position after it."""
+    moves = [move(0, None), move(1, 1), move(2, 1)]
+    # ply 1: one-step from 0+10 -> 110. ply 2: own window from began[0]=0 + 10 + 30
+    # -> 140; one-step from known (0+100) + 30 -> 230; the real move at 110 + 100.
+    assert _ideal_pipelined_saving_ms(moves, 10.0, k=1, own_k=1, window_ms={2: 30.0}) == (
+        300.0 - 140.0
+    )
