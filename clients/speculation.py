@@ -603,7 +603,12 @@ class Speculation:
         if running:
             lowest, victim = min(running)
             if lowest < self._priority(key):
-                self._drop_branch(victim)  # a nearer or likelier position deserves the slot
+                # A nearer or likelier position deserves the slot. The victim waits
+                # for a slot again rather than being lost: once the real game comes
+                # near it, it outranks the others and starts again.
+                preempted = self._branches[victim]
+                self._drop_branch(victim)
+                self._pending[victim] = (preempted.position, preempted.rank)
                 self._start_branch(position, rank)
                 return
         self._pending[key] = (position, rank)
