@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -32,6 +33,7 @@ import httpx
 
 from clients.llm.actor import LLMActor
 from clients.llm.config import LLMOptions
+from clients.llm.errors import EndpointError
 from clients.llm.speculator import LLMSpeculator
 from clients.speculation import Action, Guess, Meter, Position
 
@@ -157,11 +159,8 @@ class LocalLLMServer:
         deadline = time.monotonic() + self.options.startup_timeout_s
         async with httpx.AsyncClient(timeout=2.0) as http:
             while time.monotonic() < deadline:
-                if self._process.returncode is not None:
-                    raise LocalLLMError(
-                        f"llama_cpp.server exited with code {self._process.returncode}: "
-                        f"{self._stderr_tail()}"
-                    )
+                if (death := self.death()) is not None:
+                    raise death
                 with contextlib.suppress(httpx.HTTPError):
                     if (await http.get(f"{base_url}/models")).status_code == 200:
                         log.info("local LLM server ready at %s", base_url)
@@ -172,6 +171,22 @@ class LocalLLMServer:
             f"llama_cpp.server not ready after {self.options.startup_timeout_s:g}s: "
             f"{self._stderr_tail()}"
         )
+
+    def death(self) -> LocalLLMError | None:
+        """Why the server is gone, if its process has exited (None while it runs).
+
+        A request to a dead server fails as a bare connection error; this says
+        what happened to the process instead, with the end of its output.
+        """
+        process = self._process
+        if process is None or process.returncode is None:
+            return None
+        code = process.returncode
+        if code < 0 and -code in signal.valid_signals():
+            how = f"was killed by {signal.Signals(-code).name}"
+        else:
+            how = f"exited with code {code}"
+        return LocalLLMError(f"llama_cpp.server {how}: {self._stderr_tail()}")
 
     def _stderr_tail(self, limit: int = 2000) -> str:
         if self._stderr is None:
@@ -224,7 +239,13 @@ class LocalLLMActor:
             self._actor.set_clock(clocks, time_control)
 
     async def act(self, position: Position, meter: Meter) -> Action:
-        return await (await self.inner()).act(position, meter)
+        try:
+            return await (await self.inner()).act(position, meter)
+        except EndpointError as error:
+            death = self.server.death()
+            if death is None:
+                raise
+            raise death from error
 
     async def close(self) -> None:
         if self._actor is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import httpx
@@ -9,8 +10,10 @@ import pytest
 
 from arena.play import play_game
 from arena.serve import running_server
-from clients.local_llm import LocalLLMOptions, LocalLLMServer
+from clients.local_llm import LocalLLMActor, LocalLLMError, LocalLLMOptions, LocalLLMServer
 from clients.players import parse_player_spec
+from clients.speculation import Meter, Position
+from games.registry import get_game
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +31,23 @@ async def test_server_starts_and_stops() -> None:
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as http:
             await http.get(f"{url}/models")
+
+
+async def test_a_dead_server_is_reported_as_dead_not_as_a_connection_error() -> None:
+    """When the llama.cpp process is gone, the actor's error names its exit, not a socket."""
+    actor = LocalLLMActor(LocalLLMOptions(retries=0))
+    chess = get_game("chess")
+    start = Position(chess, chess.initial_state(), ())
+    try:
+        await actor.inner()  # starts the server
+        process = actor.server._process
+        assert process is not None
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        with pytest.raises(LocalLLMError, match=r"llama_cpp\.server was killed by SIGKILL"):
+            await actor.act(start, Meter())
+    finally:
+        await actor.close()
 
 
 async def test_two_local_players_play_a_game(tmp_path: Path) -> None:
