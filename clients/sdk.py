@@ -498,6 +498,15 @@ class BotClient:
         elif msg.code == ErrorCode.GAME_FINISHED:
             # e.g. a prediction published just as the game ended: nothing was lost.
             log.debug("server: %s", msg.message)
+        elif (
+            msg.code == ErrorCode.BAD_PREDICTION
+            and view is not None
+            and msg.ply is not None
+            and msg.ply < view.ply
+        ):
+            # A prediction that crossed the opponent's move on the wire: it would
+            # not have counted anyway (only predictions received before it do).
+            log.debug("late prediction in %s: %s", msg.game_id, msg.message)
         elif msg.code == ErrorCode.BAD_SEEK:
             raise SeekError(f"the server refused the seek {self.seek}: {msg.message}")
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -126,6 +127,41 @@ async def test_predictions_only_when_no_branches_allowed(server: RunningServer) 
     moves = {m["ply"]: m for m in detail["speculation"]["moves"]}
     assert moves[1]["hit_rank"] == 1 and moves[3]["hit_rank"] == 1
     assert black.asked and not any(speculative for _, speculative in black.asked)
+
+
+class LatePredictor(Seeded):
+    """Before each of its moves, predicts the move its opponent has already played."""
+
+    client: BotClient | None = None
+
+    async def choose_move(self, view: GameView) -> str:
+        if view.ply >= 1 and self.client is not None:
+            await self.client.predict(view.game_id, view.ply - 1, [view.moves[-1]])
+        return await super().choose_move(view)
+
+
+async def test_a_late_prediction_is_quiet_and_changes_nothing(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A prediction that reaches the server after the move it predicts is refused
+    (``bad_prediction`` for a past ply), not scored, and not reported as a problem:
+    it is the normal race of speculation, logged at debug level only."""
+    (a, ta), (b, tb) = await new_bot(server, "early"), await new_bot(server, "late")
+    config = MatchConfig(time_control=TimeControl.parse("none"), max_plies=6)
+    game_id = await server.host.create_game("chess", (a, b), config)
+    late = LatePredictor(2)
+    clients = [BotClient(Seeded(1), server.ws_url, ta, max_games=1)]
+    clients.append(BotClient(late, server.ws_url, tb, max_games=1))
+    late.client = clients[1]
+    with caplog.at_level("DEBUG", logger="clients.sdk"):
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(c.run() for c in clients))
+    late_logs = [r for r in caplog.records if "late prediction" in r.getMessage()]
+    assert len(late_logs) == 3  # before black's moves at plies 1, 3 and 5
+    assert all(r.levelname == "DEBUG" for r in late_logs)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert await server.store.get_predictions(game_id) == []
+    assert len(await server.store.get_moves(game_id)) == 6
 
 
 async def test_seek_pairs_bots_and_seeks_again(server: RunningServer) -> None:

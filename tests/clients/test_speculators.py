@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -87,6 +89,37 @@ async def test_engine_refuses_other_games(engine: EngineSpeculator) -> None:
     """Connect Four positions are refused with a clear ValueError."""
     with pytest.raises(ValueError, match="chess moves only, not 'connect4'"):
         await engine.predict(position([], "connect4"), 2, Meter())
+
+
+async def test_engine_cancelled_in_its_preamble_leaves_no_error_and_an_idle_engine(
+    engine: EngineSpeculator,
+) -> None:
+    """A prediction cancelled while the engine clears its hash (``ucinewgame``,
+    ``isready``) stops cleanly: nothing reaches the loop's exception handler
+    (python-chess would set the result of the cancelled future when ``readyok``
+    comes) and the engine is idle and answers the next prediction."""
+    await engine.predict(position([]), 2, Meter())  # the engine process is up
+    errors: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        for _ in range(5):
+            task = asyncio.create_task(engine.predict(position(SCHOLAR[:2]), 3, Meter()))
+            for _ in range(100):  # until the engine is lent: the preamble is then sent
+                if engine.pool.busy:
+                    break
+                await asyncio.sleep(0)
+            assert engine.pool.busy == 1
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert engine.pool.busy == 0
+        guesses = await engine.predict(position(SCHOLAR), 1, Meter())
+        await asyncio.sleep(0.1)  # a late readyok or bestmove would arrive by now
+    finally:
+        loop.set_exception_handler(None)
+    assert [g.move for g in guesses] == ["h5f7"]
+    assert errors == []
 
 
 def test_softmax_temperature() -> None:
