@@ -94,8 +94,10 @@ class Peer(Protocol):
     bot: BotRow | None
     """The authenticated bot, or ``None`` for a spectator."""
 
-    def send(self, text: str) -> None:
-        """Queue a text frame; never blocks."""
+    def send(self, *texts: str) -> None:
+        """Queue text frames, in order (written together when the connection can
+        take them at once: one system call for a mover's ``move_ack`` and
+        ``state``); never blocks."""
         ...
 
     def close(self, code: int, reason: str) -> None:
@@ -747,8 +749,7 @@ class Host:
                 position_key=key,
             )
             mover = self.peers.get(hosted.bots[record.seat].id)
-            if mover is not None:
-                mover.send(move_ack_frame(hosted.id, record))
+            ack = move_ack_frame(hosted.id, record)
             hosted.match = match.restart_clock(self._now())
             hosted.turn_started_at = now_ms()
             hosted.records.append(record)
@@ -760,7 +761,7 @@ class Host:
                 str(match.config.time_control),
                 moves=hosted.records.moves_json,
             )
-            self._broadcast(hosted, frame)
+            self._broadcast(hosted, frame, ack=(mover, ack))
         elif match.finished and not hosted.match.finished:
             await self.store.finish_game(
                 hosted.id,
@@ -996,11 +997,20 @@ class Host:
 
     # ------------------------------------------------------------------ messages out
 
-    def _broadcast(self, hosted: HostedGame, frame: str) -> None:
+    def _broadcast(
+        self, hosted: HostedGame, frame: str, ack: tuple[Peer | None, str] | None = None
+    ) -> None:
+        """Send ``frame`` to the game's players and spectators; with ``ack``, its
+        peer gets that ``move_ack`` first, in the same write."""
         peers = [self.peers.get(bot.id) for bot in hosted.bots]
+        mover, ack_frame = (None, "") if ack is None else ack
         for peer in [*(p for p in peers if p is not None), *hosted.watchers]:
             try:
-                peer.send(frame)
+                if peer is mover:
+                    mover = None  # once, even if it holds both seats or also watches
+                    peer.send(ack_frame, frame)
+                else:
+                    peer.send(frame)
             except Exception:  # one listener's failure must not stall the game
                 log.exception("could not relay an event of game %s", hosted.id)
         if self.cluster is not None:  # the event is stored: other processes relay it

@@ -45,10 +45,11 @@ class _Listener:
     def __init__(self, callback: Callable[[StateEvent | GameOver], None]) -> None:
         self.callback = callback
 
-    def send(self, text: str) -> None:
-        msg = parse_server_message(text)
-        if isinstance(msg, StateEvent | GameOver):
-            self.callback(msg)
+    def send(self, *texts: str) -> None:
+        for text in texts:
+            msg = parse_server_message(text)
+            if isinstance(msg, StateEvent | GameOver):
+                self.callback(msg)
 
     def close(self, code: int, reason: str) -> None:
         pass

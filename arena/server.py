@@ -117,24 +117,28 @@ class WsPeer:
         self.last_activity = time.monotonic()
         """When a frame last went either way (for the idle timeout)."""
 
-    def send(self, text: str) -> None:
-        if self._closing:
+    def send(self, *texts: str) -> None:
+        if self._closing or not texts:
             return
         if (
             self._direct is not None
             and not self._writing
             and self._queue.empty()
-            and self._direct(text_frame(text))
+            and self._direct(b"".join(map(text_frame, texts)))
         ):
             self.last_activity = time.monotonic()
             return
-        try:
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
-            self._closing = True
-            log.warning("closing a connection that fell %d messages behind", self._queue.qsize())
-            self._queue = asyncio.Queue()
-            self._queue.put_nowait((1008, "too far behind: client is not reading its messages"))
+        for text in texts:
+            try:
+                self._queue.put_nowait(text)
+            except asyncio.QueueFull:
+                self._closing = True
+                log.warning(
+                    "closing a connection that fell %d messages behind", self._queue.qsize()
+                )
+                self._queue = asyncio.Queue()
+                self._queue.put_nowait((1008, "too far behind: client is not reading its messages"))
+                return
 
     def close(self, code: int, reason: str) -> None:
         if self._closing:

@@ -46,10 +46,11 @@ DIRECT_SEND = "arena.direct_send"
 :data:`DirectSend` (an ASGI extension's value is a dict)."""
 
 DirectSend = Callable[[bytes], bool]
-"""Write one encoded frame now and return True, or return False (nothing
-written) when it must wait: the transport is paused or the connection is not
-open. Frames written this way go out in call order, between whole frames the
-protocol writes itself (pings, close)."""
+"""Write encoded frames (one, or several concatenated: one system call) now and
+return True, or return False (nothing written) when it must wait: the
+transport is paused or the connection is not open. Frames written this way go
+out in call order, between whole frames the protocol writes itself (pings,
+close)."""
 
 _SHORT = struct.Struct("!BBH")
 _LONG = struct.Struct("!BBQ")

@@ -92,9 +92,10 @@ class RemotePeer:
         self.node_id = node_id
         self._cluster = cluster
 
-    def send(self, text: str) -> None:
+    def send(self, *texts: str) -> None:
         assert self.bot is not None
-        self._cluster.tell(self.node_id, {"t": "reply", "bot": self.bot.id, "frame": text})
+        for text in texts:
+            self._cluster.tell(self.node_id, {"t": "reply", "bot": self.bot.id, "frame": text})
 
     def close(self, code: int, reason: str) -> None:
         """Nothing: the connection belongs to the other node."""

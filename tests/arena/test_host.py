@@ -19,8 +19,8 @@ class Peer:
         self.bot: BotRow | None = bot
         self.frames: list[str] = []
 
-    def send(self, text: str) -> None:
-        self.frames.append(text)
+    def send(self, *texts: str) -> None:
+        self.frames.extend(texts)
 
     def close(self, code: int, reason: str) -> None:
         pass

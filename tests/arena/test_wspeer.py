@@ -63,6 +63,22 @@ async def test_frames_written_directly_when_the_transport_takes_them() -> None:
     assert sock.sent == []
 
 
+async def test_several_frames_go_out_in_one_write_in_order() -> None:
+    """``send(a, b)`` (a mover's ``move_ack`` and ``state``) is one direct write of both
+    frames, in order; behind a backlog both are queued, in order."""
+    sock = FakeSocket()
+    peer = peer_of(sock)
+    peer.send("ack", "state")
+    assert sock.direct_frames == [text_frame("ack") + text_frame("state")]
+    sock.open_for_direct = False
+    peer.send("ack2", "state2")
+    writer = asyncio.create_task(peer.writer())
+    await settle()
+    assert sock.sent == ["ack2", "state2"]
+    peer.close(1000, "bye")
+    await asyncio.wait_for(writer, 1)
+
+
 async def test_backpressure_queues_and_keeps_the_order() -> None:
     """While the transport is backed up frames are queued; later frames wait behind them
     even once it takes frames again, and go direct only after the queue is sent."""

@@ -190,13 +190,14 @@ class RecordingPeer:
         self.frames: list[dict[str, object]] = []
         self.acked_before_commit: list[tuple[str, int]] = []
 
-    def send(self, text: str) -> None:
-        frame = json.loads(text)
-        self.frames.append(frame)
-        if frame["type"] in ("move_ack", "state"):
-            key = (str(frame["game_id"]), int(frame["ply"]) - (frame["type"] == "state"))
-            if key not in self.store.committed:
-                self.acked_before_commit.append(key)
+    def send(self, *texts: str) -> None:
+        for text in texts:
+            frame = json.loads(text)
+            self.frames.append(frame)
+            if frame["type"] in ("move_ack", "state"):
+                key = (str(frame["game_id"]), int(frame["ply"]) - (frame["type"] == "state"))
+                if key not in self.store.committed:
+                    self.acked_before_commit.append(key)
 
     def close(self, code: int, reason: str) -> None:
         pass
