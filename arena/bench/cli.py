@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from arena.bench.speculation import WORKLOADS, WorkloadOptions, WorkloadResult, run_bench
+from arena.store.db import StoreError
 
 if TYPE_CHECKING:
     from arena.bench.load import LoadReport
@@ -235,6 +236,23 @@ def _yes(flag: bool) -> str:
 @click.option("--max-plies", default=200, show_default=True, help="Plies per game.")
 @click.option("--time-control", default="300+5", show_default=True)
 @click.option("--seed", default=0, show_default=True, help="Seed of the scripted lines.")
+@click.option(
+    "--servers",
+    default=1,
+    show_default=True,
+    help="arena serve processes sharing the database (more than 1 needs --db postgresql://...).",
+)
+@click.option(
+    "--split",
+    is_flag=True,
+    help="Put the two bots of each game on different servers (every move crosses processes).",
+)
+@click.option(
+    "--db",
+    default=None,
+    help="Database: a SQLite path that does not exist yet (kept), or the URL of an empty "
+    "database [default: a SQLite file in a temporary directory].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def load(
     games: int,
@@ -245,11 +263,14 @@ def load(
     max_plies: int,
     time_control: str,
     seed: int,
+    servers: int,
+    split: bool,
+    db: str | None,
     as_json: bool,
 ) -> None:
     """Play many games at once between lightweight websocket bots (plus spectators)
-    against a real `arena serve` on loopback; print games held, moves committed per
-    second, relay latency (p50/p99/p99.9), errors and the server's peak memory."""
+    against real `arena serve` processes on loopback; print games held, moves committed
+    per second, relay latency (p50/p99/p99.9), errors and the servers' peak memory."""
     from arena.bench.load import LoadOptions, run_load_bench
 
     options = LoadOptions(
@@ -261,6 +282,8 @@ def load(
         max_plies=max_plies,
         time_control=time_control,
         seed=seed,
+        servers=servers,
+        split=split,
     )
     try:
         options.check()
@@ -270,7 +293,10 @@ def load(
     def progress(line: str) -> None:
         console.print(line, highlight=False)
 
-    report = asyncio.run(run_load_bench(options, progress=progress))
+    try:
+        report = asyncio.run(run_load_bench(options, progress=progress, db=db))
+    except (ValueError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=1))
         return
@@ -288,8 +314,13 @@ def show_load(report: LoadReport) -> None:
         if report.offered_moves_per_s is None
         else f"offered {report.offered_moves_per_s:g} moves/s"
     )
+    where = (
+        ""
+        if report.servers == 1
+        else f", {report.servers} servers" + (", each game split over two" if report.split else "")
+    )
     table = Table(
-        title=f"load bench: {report.games} games, {report.spectators} spectators ({mode})"
+        title=f"load bench: {report.games} games, {report.spectators} spectators{where} ({mode})"
     )
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -306,9 +337,11 @@ def show_load(report: LoadReport) -> None:
          f"{_ms(report.spectator.p50_ms)} / {_ms(report.spectator.p99_ms)}"),
         ("errors", str(report.errors)),
         ("moves acknowledged / stored", f"{report.moves_acked} / {report.moves_stored}"),
-        ("server peak memory (VmHWM)", f"{report.server_peak_rss_mb:.0f} MB"),
+        ("server peak memory (VmHWM, summed)", f"{report.server_peak_rss_mb:.0f} MB"),
         ("server / generator CPU (cores)",
          f"{report.server_cpu_share:.2f} / {report.generator_cpu_share:.2f}"),
+        ("CPU per server (cores)", " / ".join(f"{c:.2f}" for c in report.per_server_cpu_share)),
+        ("machine busy (cores, database included)", f"{report.machine_cpu_share:.2f}"),
         ("load average before / after", "{:.2f} / {:.2f}".format(*report.load_average)),
         ("set-up", f"{report.setup_s:.1f} s"),
     ]  # fmt: skip

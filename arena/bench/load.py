@@ -1,9 +1,14 @@
-"""``arena bench load``: many websocket games against one real ``arena serve``.
+"""``arena bench load``: many websocket games against real ``arena serve`` processes.
 
-The harness registers ``2 * games`` bots in a fresh SQLite file, starts
-``python -m arena.cli serve`` on a free loopback port as a child process,
-connects every bot (:mod:`arena.bench.loadbots`), lets each pair seek the
-other, and adds ``spectators`` spectator connections spread over the games.
+The harness registers ``2 * games`` bots in a fresh database (a SQLite file by
+default), starts ``python -m arena.cli serve`` on a free loopback port as a
+child process (``servers`` of them on one PostgreSQL database, which then
+host games together), connects every bot (:mod:`arena.bench.loadbots`),
+lets each pair seek the other, and adds ``spectators`` spectator connections
+spread over the games. With several servers, pair ``i`` connects to server
+``i mod servers`` (as behind a proxy that keeps a game's players together),
+or with ``split`` its second bot to the next server, so that every move is
+relayed between processes through the database.
 After a warm-up it measures for ``duration_s`` seconds, then stops sending,
 waits for every move in flight to be acknowledged, and reports:
 
@@ -15,8 +20,9 @@ waits for every move in flight to be acknowledged, and reports:
   p50 / p99 / p99.9, and the mover's ``move_ack`` and spectators' latencies;
 - errors: ``error`` frames, connections closed by the server, games that
   ended any other way than at ``max_plies``, ERROR lines in the server log;
-- the server's peak resident memory (``VmHWM``) and CPU use, the generator's
-  CPU use and the machine's load average, since both processes share the
+- the servers' peak resident memory (``VmHWM``) and CPU use, the generator's
+  CPU use, the whole machine's busy CPU (``/proc/stat``: with PostgreSQL it
+  includes the database) and its load average, since all of them share the
   machine.
 
 Two modes, named in the report: with ``rate`` moves/s offered over all games
@@ -36,7 +42,6 @@ import contextlib
 import os
 import random
 import resource
-import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -45,7 +50,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from arena.bench.crash import ServerProcess, free_port
 from arena.bench.loadbots import LoadBot, Pair, Recorder, Spectator
@@ -53,12 +58,13 @@ from arena.bench.stats import LatencySummary, summarize
 from arena.serve import collector_paused
 from arena.store import Store, hash_token, now_ms
 from arena.store import schema as t
-from arena.store.db import new_token
+from arena.store.db import database_url, new_token, redact_url
 from clients.speculation import wait_stopped
 from games.chess import ChessGame
 
 __all__ = [
     "MAX_GAMES",
+    "MAX_SERVERS",
     "MAX_SPECTATORS",
     "LoadOptions",
     "LoadReport",
@@ -74,6 +80,8 @@ HANDSHAKES_IN_FLIGHT = 32
 """Connections opened at once (the server refuses more than 64 waiting for hello)."""
 LINES = 16
 """Distinct scripted lines the games play."""
+MAX_SERVERS = 8
+"""Most ``arena serve`` processes one run may start."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,10 @@ class LoadOptions:
     drain_timeout_s: float = 30.0
     """Deadline for the moves in flight at the end to be acknowledged."""
     seed: int = 0
+    servers: int = 1
+    """``arena serve`` processes; more than one needs a PostgreSQL database."""
+    split: bool = False
+    """Put the two bots of a game on different servers (with ``servers > 1``)."""
 
     @property
     def offered_rate(self) -> float:
@@ -121,6 +133,10 @@ class LoadOptions:
             raise ValueError("--duration must be in (0, 3600] s and --warmup in [0, 600] s")
         if not 2 <= self.max_plies <= 1000:
             raise ValueError(f"--max-plies must be 2..1000, got {self.max_plies}")
+        if not 1 <= self.servers <= MAX_SERVERS:
+            raise ValueError(f"--servers must be 1..{MAX_SERVERS}, got {self.servers}")
+        if self.split and self.servers < 2:
+            raise ValueError("--split needs --servers 2 or more")
 
 
 @dataclass
@@ -157,10 +173,18 @@ class LoadReport:
     games_finished: int
     spectator_frames: int
     server_peak_rss_mb: float
+    """Peak resident memory of the servers, summed."""
     server_cpu_share: float
-    """Server CPU seconds per second of the window (1.0 = one core busy)."""
+    """Server CPU seconds per second of the window (1.0 = one core busy), all servers."""
     generator_cpu_share: float
     """The same for this load-generator process."""
+    machine_cpu_share: float
+    """Busy CPU of the whole machine over the window, in cores (all processes,
+    the database server included)."""
+    servers: int
+    split: bool
+    per_server_cpu_share: list[float]
+    per_server_peak_rss_mb: list[float]
     load_average: tuple[float, float]
     """1-minute load average before the run and at the end of the window."""
     setup_s: float
@@ -204,9 +228,20 @@ def scripted_lines(count: int, plies: int, seed: int = 0) -> list[list[str]]:
 
 
 async def _register(db: str, games: int) -> list[tuple[str, str]]:
-    """Register ``2 * games`` bots with a token each, in one transaction; (name, token)."""
+    """Register ``2 * games`` bots with a token each, in one transaction; (name, token).
+
+    The database must be fresh (no bot yet): the counts of stored moves are
+    the whole database's.
+    """
     store = await Store.open(db)
     try:
+        async with store.engine.connect() as conn:
+            existing = (await conn.execute(select(func.count()).select_from(t.bots))).scalar()
+        if existing:
+            raise ValueError(
+                f"{redact_url(db)} already holds {existing} bots; "
+                "the load bench needs a fresh database"
+            )
         created = int(now_ms())
         names = [f"load-{i:05d}" for i in range(2 * games)]
         tokens = [new_token() for _ in names]
@@ -234,26 +269,47 @@ async def _register(db: str, games: int) -> list[tuple[str, str]]:
         await store.close()
 
 
-def _fresh_db(tmp: str, db: str | None) -> str:
-    """The database path to use: ``db``, which must not exist yet, or one in ``tmp``."""
+def _fresh_db(tmp: str, db: str | None, servers: int) -> str:
+    """The database to use: ``db`` (a SQLite path that must not exist yet, or a
+    database URL), or a SQLite file in ``tmp``."""
+    url = db is not None and "://" in db
+    if servers > 1 and not (url and database_url(db or "").startswith("postgresql")):
+        raise ValueError(
+            f"--servers {servers} needs a PostgreSQL database (--db postgresql://...): "
+            "several processes host games together only through one"
+        )
     if db is None:
         return str(Path(tmp) / "arena.db")
-    if Path(db).exists():
+    if not url and Path(db).exists():
         raise ValueError(f"{db} exists; the load bench needs a fresh database")
     return db
 
 
-def _moves_stored(db: str, window_ms: tuple[float, float]) -> tuple[int, int]:
+async def _moves_stored(db: str, window_ms: tuple[float, float]) -> tuple[int, int]:
     """(moves stored in all, moves whose commit time is inside the window)."""
-    conn = sqlite3.connect(db, timeout=30)
+    store = await Store.open(db)
     try:
-        total = conn.execute("SELECT COUNT(*) FROM moves").fetchone()[0]
-        inside = conn.execute(
-            "SELECT COUNT(*) FROM moves WHERE committed_at >= ? AND committed_at < ?", window_ms
-        ).fetchone()[0]
-        return int(total), int(inside)
+        count = select(func.count()).select_from(t.moves)
+        async with store.engine.connect() as conn:
+            total = (await conn.execute(count)).scalar()
+            inside = (
+                await conn.execute(
+                    count.where(
+                        t.moves.c.committed_at >= window_ms[0],
+                        t.moves.c.committed_at < window_ms[1],
+                    )
+                )
+            ).scalar()
+        return int(total or 0), int(inside or 0)
     finally:
-        conn.close()
+        await store.close()
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, ``/proc/stat``)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _proc_status_kb(pid: int, key: str) -> int:
@@ -291,8 +347,10 @@ async def run_load_bench(
 ) -> LoadReport:
     """Run the load bench (see the module docstring) and return what it measured.
 
-    The database is a fresh file in a temporary directory (in ``workdir``), or
-    ``db`` when given (a path that must not exist yet; it is kept).
+    The database is a fresh SQLite file in a temporary directory (in
+    ``workdir``), or ``db`` when given: a SQLite path that must not exist yet
+    (it is kept), or a URL of an empty database (PostgreSQL for several
+    servers).
     """
     options.check()
     say = progress or (lambda _line: None)
@@ -301,22 +359,30 @@ async def run_load_bench(
     lines = scripted_lines(LINES, options.max_plies, options.seed)
     rng = random.Random(options.seed)
     with tempfile.TemporaryDirectory(prefix="arena-load-", dir=workdir) as tmp:
-        db = _fresh_db(tmp, db)
+        db = _fresh_db(tmp, db, options.servers)
         accounts = await _register(db, options.games)
-        server = ServerProcess(db, free_port(), Path(tmp), *server_args)
+        servers = []
+        for n in range(options.servers):
+            log_dir = Path(tmp) / f"server-{n}"
+            log_dir.mkdir()
+            servers.append(ServerProcess(db, free_port(), log_dir, *server_args))
         rec = Recorder(games_target=options.games)
         interval = 0.0 if options.mode == "saturation" else options.games / options.offered_rate
         pairs = [
             Pair(i, (accounts[2 * i][0], accounts[2 * i + 1][0]), lines)
             for i in range(options.games)
         ]
-        url = f"ws://127.0.0.1:{server.port}"
+
+        def url_of(pair: int, me: int = 0) -> str:
+            server = servers[(pair + (me if options.split else 0)) % len(servers)]
+            return f"ws://127.0.0.1:{server.port}"
+
         bots = [
             LoadBot(
                 pair,
                 me,
                 accounts[2 * pair.index + me][1],
-                f"{url}/ws",
+                f"{url_of(pair.index, me)}/ws",
                 rec,
                 interval_s=interval,
                 time_control=options.time_control,
@@ -326,17 +392,23 @@ async def run_load_bench(
             for pair in pairs
             for me in (0, 1)
         ]
-        spectators = [Spectator(pairs[i % len(pairs)], url, rec) for i in range(options.spectators)]
+        spectators = [
+            Spectator(pairs[i % len(pairs)], url_of(i % len(pairs)), rec)
+            for i in range(options.spectators)
+        ]
         tasks: list[asyncio.Task[None]] = []
         # No collection in the generator during the run (set-up done): its thousands
         # of connections make the same young-generation pauses as the server's,
         # which the latency figures would charge to the server.
         with collector_paused():
             try:
-                await server.start()
-                assert server.proc is not None
-                pid = server.proc.pid
-                say(f"arena serve pid {pid} on port {server.port}; connecting {len(bots)} bots")
+                pids = []
+                for server in servers:
+                    await server.start()
+                    assert server.proc is not None
+                    pids.append(server.proc.pid)
+                    say(f"arena serve pid {server.proc.pid} on port {server.port}")
+                say(f"connecting {len(bots)} bots")
                 gate = asyncio.Semaphore(HANDSHAKES_IN_FLIGHT)
                 async with asyncio.timeout(options.setup_timeout_s):
                     await asyncio.gather(*(bot.connect(gate) for bot in bots))
@@ -346,27 +418,33 @@ async def run_load_bench(
                     tasks += [asyncio.create_task(s.run(gate)) for s in spectators]
                 setup_s = time.perf_counter() - began
                 await asyncio.sleep(options.warmup_s)
-                async with httpx.AsyncClient(base_url=server.url, timeout=10.0) as http:
+                https = [httpx.AsyncClient(base_url=srv.url, timeout=10.0) for srv in servers]
+                try:
                     held: list[int] = []
-                    cpu0, own0 = _proc_cpu_s(pid), _own_cpu_s()
+                    cpu0 = [_proc_cpu_s(pid) for pid in pids]
+                    own0, busy0 = _own_cpu_s(), _machine_busy_s()
                     t0, wall0 = time.perf_counter(), now_ms()
                     rec.window = (t0, t0 + options.duration_s)
                     say(f"measuring for {options.duration_s:g} s ({options.mode})")
                     while time.perf_counter() < rec.window[1]:
-                        live = await _live_games(http)
-                        if live is not None:
-                            held.append(live)
+                        live = await asyncio.gather(*(_live_games(http) for http in https))
+                        if None not in live:
+                            held.append(sum(n for n in live if n is not None))
                         await asyncio.sleep(min(1.0, max(0.0, rec.window[1] - time.perf_counter())))
                     t1, wall1 = time.perf_counter(), now_ms()
-                    cpu1, own1 = _proc_cpu_s(pid), _own_cpu_s()
+                    cpu1 = [_proc_cpu_s(pid) for pid in pids]
+                    own1, busy1 = _own_cpu_s(), _machine_busy_s()
+                finally:
+                    for http in https:
+                        await http.aclose()
                 load_after = os.getloadavg()[0]
                 rec.stop()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(options.drain_timeout_s):
                         await rec.drained.wait()
                 say(f"window over; {rec.outstanding} moves unacknowledged after the drain")
-                total, inside = await asyncio.to_thread(_moves_stored, db, (wall0, wall1))
-                peak_kb = _proc_status_kb(pid, "VmHWM")
+                total, inside = await _moves_stored(db, (wall0, wall1))
+                peak_mb = [_proc_status_kb(pid, "VmHWM") / 1024.0 for pid in pids]
             finally:
                 for bot in bots:
                     await bot.close()
@@ -375,7 +453,9 @@ async def run_load_bench(
                 for task in tasks:
                     task.cancel()
                 await wait_stopped(tasks)
-                server.stop()
+                for server in servers:
+                    server.stop()
+        server_errors = [line for server in servers for line in server.errors()]
         window = t1 - t0
         return LoadReport(
             mode=options.mode,
@@ -391,7 +471,7 @@ async def run_load_bench(
             relay=summarize(rec.relay_ms),
             ack=summarize(rec.ack_ms),
             spectator=summarize(rec.spectator_ms),
-            errors=rec.errors + len(server.errors()),
+            errors=rec.errors + len(server_errors),
             error_texts=rec.error_texts,
             moves_sent=rec.sent,
             moves_acked=rec.acked,
@@ -400,10 +480,15 @@ async def run_load_bench(
             games_started=rec.games_started,
             games_finished=rec.games_finished,
             spectator_frames=rec.spectator_frames,
-            server_peak_rss_mb=peak_kb / 1024.0,
-            server_cpu_share=(cpu1 - cpu0) / window,
+            server_peak_rss_mb=sum(peak_mb),
+            server_cpu_share=sum(b - a for a, b in zip(cpu0, cpu1, strict=True)) / window,
             generator_cpu_share=(own1 - own0) / window,
+            machine_cpu_share=(busy1 - busy0) / window,
+            servers=options.servers,
+            split=options.split,
+            per_server_cpu_share=[(b - a) / window for a, b in zip(cpu0, cpu1, strict=True)],
+            per_server_peak_rss_mb=peak_mb,
             load_average=(load_before, load_after),
             setup_s=setup_s,
-            server_errors=server.errors()[:20],
+            server_errors=server_errors[:20],
         )

@@ -81,3 +81,38 @@ async def test_rate_mode_offers_no_more_than_the_rate(tmp_path: Path) -> None:
     assert report.moves_committed == inside > 0
     assert report.moves_committed <= 40 * report.window_s + options.games
     assert report.games_held_min == 10  # no game ends before 200 plies at this pace
+
+
+@pytest.mark.parametrize("split", [False, True])
+async def test_two_servers_on_postgresql(pg_url: str, split: bool) -> None:
+    """Two ``arena serve`` processes on one PostgreSQL database hold the games together:
+    each hosts half of them (or, split, every game has one bot on each server and its
+    moves are relayed between the processes), with zero errors and every acknowledged
+    move stored; the report gives each server's CPU and memory."""
+    options = LoadOptions(
+        games=10, spectators=4, rate=40, duration_s=2.0, warmup_s=0.5, servers=2, split=split
+    )
+    report = await run_load_bench(options, db=pg_url)
+    assert (report.servers, report.split) == (2, split)
+    assert report.errors == 0, report.error_texts + report.server_errors
+    assert report.moves_unacked == 0
+    assert report.moves_acked == report.moves_sent == report.moves_stored > 0
+    assert report.moves_committed > 0
+    assert report.games_held_min == 10  # summed over both servers' hosted games
+    assert report.relay.samples > 0 and report.spectator.samples > 0
+    assert len(report.per_server_cpu_share) == len(report.per_server_peak_rss_mb) == 2
+    assert all(share > 0 for share in report.per_server_cpu_share)
+    assert report.machine_cpu_share >= report.server_cpu_share * 0.5
+
+
+async def test_a_used_database_or_sqlite_for_two_servers_is_refused(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Two servers need PostgreSQL, and a database that already holds bots is refused:
+    the counts of stored moves would not be this run's."""
+    with pytest.raises(ValueError, match="needs a PostgreSQL database"):
+        await run_load_bench(LoadOptions(games=2, servers=2), db=str(tmp_path / "x.db"))
+    quick = LoadOptions(games=2, spectators=0, rate=8, duration_s=0.5, warmup_s=0.1)
+    await run_load_bench(quick, db=pg_url)
+    with pytest.raises(ValueError, match="already holds 4 bots"):
+        await run_load_bench(quick, db=pg_url)
