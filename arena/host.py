@@ -748,7 +748,6 @@ class Host:
                 finish=finish,
                 position_key=key,
             )
-            mover = self.peers.get(hosted.bots[record.seat].id)
             ack = move_ack_frame(hosted.id, record)
             hosted.match = match.restart_clock(self._now())
             hosted.turn_started_at = now_ms()
@@ -761,7 +760,7 @@ class Host:
                 str(match.config.time_control),
                 moves=hosted.records.moves_json,
             )
-            self._broadcast(hosted, frame, ack=(mover, ack))
+            self._broadcast(hosted, frame, ack=(record.seat, ack))
         elif match.finished and not hosted.match.finished:
             await self.store.finish_game(
                 hosted.id,
@@ -998,17 +997,17 @@ class Host:
     # ------------------------------------------------------------------ messages out
 
     def _broadcast(
-        self, hosted: HostedGame, frame: str, ack: tuple[Peer | None, str] | None = None
+        self, hosted: HostedGame, frame: str, ack: tuple[int, str] | None = None
     ) -> None:
-        """Send ``frame`` to the game's players and spectators; with ``ack``, its
-        peer gets that ``move_ack`` first, in the same write."""
-        peers = [self.peers.get(bot.id) for bot in hosted.bots]
-        mover, ack_frame = (None, "") if ack is None else ack
-        for peer in [*(p for p in peers if p is not None), *hosted.watchers]:
+        """Send ``frame`` to the game's players and spectators; with ``ack`` (a seat
+        and a ``move_ack``), that seat's connection gets the ack first, in the same write."""
+        seats = [(seat, self.peers.get(bot.id)) for seat, bot in enumerate(hosted.bots)]
+        for seat, peer in [*seats, *((None, watcher) for watcher in hosted.watchers)]:
+            if peer is None:
+                continue
             try:
-                if peer is mover:
-                    mover = None  # once, even if it holds both seats or also watches
-                    peer.send(ack_frame, frame)
+                if ack is not None and seat == ack[0]:
+                    peer.send(ack[1], frame)
                 else:
                     peer.send(frame)
             except Exception:  # one listener's failure must not stall the game

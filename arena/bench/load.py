@@ -272,15 +272,14 @@ async def _register(db: str, games: int) -> list[tuple[str, str]]:
 def _fresh_db(tmp: str, db: str | None, servers: int) -> str:
     """The database to use: ``db`` (a SQLite path that must not exist yet, or a
     database URL), or a SQLite file in ``tmp``."""
-    url = db is not None and "://" in db
-    if servers > 1 and not (url and database_url(db or "").startswith("postgresql")):
+    if servers > 1 and not (db and database_url(db).startswith("postgresql")):
         raise ValueError(
             f"--servers {servers} needs a PostgreSQL database (--db postgresql://...): "
             "several processes host games together only through one"
         )
     if db is None:
         return str(Path(tmp) / "arena.db")
-    if not url and Path(db).exists():
+    if "://" not in db and Path(db).exists():
         raise ValueError(f"{db} exists; the load bench needs a fresh database")
     return db
 
@@ -457,6 +456,7 @@ async def run_load_bench(
                     server.stop()
         server_errors = [line for server in servers for line in server.errors()]
         window = t1 - t0
+        cpu_shares = [(b - a) / window for a, b in zip(cpu0, cpu1, strict=True)]
         return LoadReport(
             mode=options.mode,
             offered_moves_per_s=None if options.mode == "saturation" else options.offered_rate,
@@ -481,12 +481,12 @@ async def run_load_bench(
             games_finished=rec.games_finished,
             spectator_frames=rec.spectator_frames,
             server_peak_rss_mb=sum(peak_mb),
-            server_cpu_share=sum(b - a for a, b in zip(cpu0, cpu1, strict=True)) / window,
+            server_cpu_share=sum(cpu_shares),
             generator_cpu_share=(own1 - own0) / window,
             machine_cpu_share=(busy1 - busy0) / window,
             servers=options.servers,
             split=options.split,
-            per_server_cpu_share=[(b - a) / window for a, b in zip(cpu0, cpu1, strict=True)],
+            per_server_cpu_share=cpu_shares,
             per_server_peak_rss_mb=peak_mb,
             load_average=(load_before, load_after),
             setup_s=setup_s,
