@@ -73,6 +73,9 @@ class MoveAccount:
     wasted_tokens: int
     speculation: str | None
     """Client-reported ``"hit"``, ``"miss"`` or ``"off"``."""
+    backoff: str | None = None
+    """Client-reported: why the mover did not speculate on this move (its adaptive
+    policy backed off), or ``None``."""
 
     @property
     def predicted(self) -> bool:
@@ -98,6 +101,7 @@ class MoveAccount:
             "spec_tokens": self.spec_tokens,
             "wasted_tokens": self.wasted_tokens,
             "speculation": self.speculation,
+            "backoff": self.backoff,
         }
 
 
@@ -252,6 +256,7 @@ def _move_account(
         spec_tokens=_count(meta.get("spec_tokens")),
         wasted_tokens=_count(meta.get("wasted_tokens")),
         speculation=speculation if isinstance(speculation, str) else None,
+        backoff=backoff[:200] if isinstance(backoff := meta.get("backoff"), str) else None,
     )
 
 

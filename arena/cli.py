@@ -708,6 +708,12 @@ def _print_game(detail: dict[str, Any]) -> None:
             str(m["wasted_tokens"]),
         )
     out.print(moves)
+    reason: dict[int, str | None] = {}
+    for m in spec["moves"]:  # each change of a player's back-off, once
+        if m.get("backoff") != reason.get(m["seat"]):
+            reason[m["seat"]] = m.get("backoff")
+            state = f"backs off: {m['backoff']}" if m.get("backoff") else "speculates again"
+            out.print(f"ply {m['ply']}: {seats[m['seat']]} {state}")
     totals = Table(
         "player", "moves", "top-1", "top-k", "saved s", "saved share",
         "tokens", "spec tokens", "wasted", "token overhead", title="speculation totals",

@@ -819,7 +819,7 @@ class Host:
     async def _on_resign(self, peer: Peer, msg: Resign) -> None:
         hosted, seat = await self._seat(peer, msg.game_id)
         async with hosted.lock:
-            match = hosted.match.resign(seat, self._now())
+            match = hosted.match.resign(seat, self._now(), msg.reason)
             await self._commit(hosted, Transition(match=match), received_at=now_ms(), meta=None)
 
     async def _on_seek(self, peer: Peer, msg: Seek) -> None:

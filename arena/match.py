@@ -282,15 +282,20 @@ class Match:
             return self
         return replace(self, clock=self.clock.start(now_ms))
 
-    def resign(self, seat: int, now_ms: float | None = None) -> Match:
+    def resign(self, seat: int, now_ms: float | None = None, reason: str | None = None) -> Match:
         """``seat`` resigns; the other seat wins (also while the match is paused).
 
-        With ``now_ms``, the mover's clock is charged for its time so far.
+        With ``now_ms``, the mover's clock is charged for its time so far. With a
+        ``reason`` (``engine_error``: the player's program failed), the game ends
+        without a result instead, like an interrupted game: a crash says nothing
+        about strength, so it is not rated.
         """
         if self.status not in (MatchStatus.ACTIVE, MatchStatus.PAUSED):
             raise MatchError(
                 ErrorCode.GAME_FINISHED, f"cannot resign: match is {self.status.value}"
             )
+        if reason is not None:
+            return self._charged(now_ms).abort(reason)
         return self._charged(now_ms)._finish(1 - seat, "resign")
 
     def _charged(self, now_ms: float | None) -> Match:

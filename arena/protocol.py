@@ -141,6 +141,9 @@ class MoveMeta(_Client):
     call, on a miss, ends at ``wait_ms`` and started ``actor_ms`` before)."""
     branches: Annotated[list[BranchReport], Field(max_length=MAX_BRANCH_REPORTS)] | None = None
     """Branches that ended since the previous move (kept, cancelled, discarded)."""
+    backoff: Annotated[str, Field(max_length=200)] | None = None
+    """Why the player did not speculate on this move: its adaptive policy backed
+    off (e.g. predictions too late to count, windows that cost more than they saved)."""
 
 
 class Move(_Client):
@@ -168,10 +171,12 @@ class Predict(_Client):
 
 
 class Resign(_Client):
-    """Resign ``game_id``."""
+    """Resign ``game_id``; or, with ``reason = "engine_error"``, end it because the
+    player's program failed (no result, not rated, recorded as such)."""
 
     type: Literal["resign"] = "resign"
     game_id: GameId
+    reason: Literal["engine_error"] | None = None
 
 
 class Ping(_Client):

@@ -18,6 +18,7 @@ from clients.speculation import (
     Actor,
     Contention,
     Guess,
+    Payoff,
     Position,
     Speculation,
     SpeculationConfig,
@@ -58,6 +59,8 @@ class SpeculativePlayer(Bot):
         self._games: dict[str, Speculation] = {}
         self.contention = Contention()
         """Shared by all this player's games: it describes the actor's resource."""
+        self.payoff = Payoff()
+        """Shared by all this player's games: whether its speculation pays."""
 
     def speculation(self, view: GameView) -> Speculation:
         """The speculation state of ``view``'s game (created on first use)."""
@@ -78,10 +81,24 @@ class SpeculativePlayer(Bot):
                 )
 
             spec = Speculation(
-                self.actor, speculator, self.config, publish, contention=self.contention
+                self.actor,
+                speculator,
+                self.config,
+                publish,
+                contention=self.contention,
+                payoff=self.payoff,
             )
             self._games[view.game_id] = spec
         return spec
+
+    async def check(self) -> None:
+        """Start what the player needs now (an engine with its options, ...), so that
+        a player that cannot play fails here, before any game, with the cause.
+        Objects without a ``check()`` are started on first use as before."""
+        for obj in (self.actor, *self._resources):
+            check = getattr(obj, "check", None)
+            if callable(check):
+                await check()
 
     def on_opponent_turn(self, view: GameView) -> None:
         self.speculation(view).opponent_to_move(position_of(view))

@@ -54,7 +54,7 @@ class SpeculationOptions:
     """Speculator: none, engine (Stockfish MultiPV), history (this opponent's past
     moves, engine fallback), ensemble (history and engine merged), or llm (a
     model asked for the likely moves)."""
-    policy: SpeculationConfig = field(default_factory=SpeculationConfig)
+    policy: SpeculationConfig = field(default_factory=lambda: SpeculationConfig(adaptive=True))
     spec_nodes: int | None = None
     """Node limit of the engine speculator."""
     spec_depth: int | None = None
@@ -88,6 +88,9 @@ class PlayerKind:
     (branches, and other games played at once)."""
     default_speculation: tuple[tuple[str, str], ...] = ()
     """Speculation options this kind uses unless the spec says otherwise."""
+    max_games: int | None = None
+    """Games one player of this kind can play at once (``None``: no limit of its
+    own; each game gets its own engine process or parallel calls)."""
 
 
 PLAYER_KINDS: dict[str, PlayerKind] = {
@@ -110,9 +113,8 @@ PLAYER_KINDS: dict[str, PlayerKind] = {
             "Gemma 3 270M on its own local llama.cpp server (no key, no network)",
             LocalLLMOptions,
             lambda options, _slots: LocalLLMActor(options),
-            # adaptive: its one-slot server makes cancelled speculation delay the next
-            # move, and the model ranks moves more slowly than it plays one.
-            default_speculation=(("spec", "llm"), ("k", "1"), ("adaptive", "true")),
+            default_speculation=(("spec", "llm"), ("k", "1")),
+            max_games=1,  # one llama.cpp server with one slot
         ),
         PlayerKind(
             "llm",
@@ -269,7 +271,9 @@ def parse_player_spec(text: str) -> PlayerSpec:
         raise PlayerSpecError(
             f"player kind {kind_name!r} needs {', '.join(k + '=...' for k in missing)}"
         )
-    speculation = SpeculationOptions(**spec_values, policy=SpeculationConfig(**policy_values))
+    # Adaptive by default for every kind: speculation that does not pay backs off.
+    policy = SpeculationConfig(**{"adaptive": True, **policy_values})
+    speculation = SpeculationOptions(**spec_values, policy=policy)
     if speculation.spec not in SPECULATORS:
         raise PlayerSpecError(
             f"unknown speculator spec={speculation.spec!r}; valid: {', '.join(SPECULATORS)}"

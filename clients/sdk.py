@@ -70,6 +70,7 @@ from arena.protocol import (
 )
 from clients.speculation import (
     Action,
+    ActorFailure,
     Guess,
     Meter,
     MoveReport,
@@ -145,6 +146,7 @@ class MoveDecision:
                 for b in report.branches[-MAX_BRANCH_REPORTS:]
             ]
             or None,
+            backoff=None if report.backoff is None else report.backoff[:200],
         )
         return cls(report.move, meta)
 
@@ -581,11 +583,19 @@ class BotClient:
             decision = await self._decide(view)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            # The program failing (a dead engine) is not a loss at chess: the game
+            # ends unrated as an engine error. A policy that fails to play (an LLM
+            # with no legal answer) resigns, as before.
+            crashed = isinstance(exc, ActorFailure)
             log.exception(
-                "%s failed to choose a move in game %s; resigning", self.bot.name, view.game_id
+                "%s failed to choose a move in game %s; %s",
+                self.bot.name,
+                view.game_id,
+                "ending it as an engine error" if crashed else "resigning",
             )
-            await self._send(dump(Resign(game_id=view.game_id)))
+            reason = "engine_error" if crashed else None
+            await self._send(dump(Resign(game_id=view.game_id, reason=reason)))
             return
         actor_ms = (time.perf_counter() - started) * 1000.0
         if isinstance(decision, str):

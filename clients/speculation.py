@@ -43,16 +43,19 @@ from games import Game
 __all__ = [
     "Action",
     "Actor",
+    "ActorFailure",
     "ActorResult",
     "BranchTiming",
     "Contention",
     "Guess",
     "Meter",
     "MoveReport",
+    "Payoff",
     "Position",
     "Speculation",
     "SpeculationConfig",
     "Speculator",
+    "WindowOutcome",
     "wait_stopped",
 ]
 
@@ -98,17 +101,55 @@ class Position:
         )
 
 
+class ActorFailure(RuntimeError):
+    """The actor's program failed (a dead engine process, a crashed model server),
+    as opposed to its play: the SDK ends the game as an ``engine_error`` (no
+    result, not rated) instead of resigning it."""
+
+
 @dataclass(slots=True)
 class Meter:
-    """Tokens a call has consumed so far; the callee updates it while it runs,
-    so a cancelled call still reports what it really spent."""
+    """One actor or speculator call's account: the tokens it has consumed so far
+    (the callee updates them while it runs, so a cancelled call still reports
+    what it really spent), and whether it is speculative.
+
+    A speculative call (a branch, a speculator's search) should run on spare
+    capacity only: a local engine searches at idle priority. When a branch
+    turns out to be the real call (a hit) the engine :meth:`promote` s it, and
+    the callee's :meth:`on_promote` callbacks move its work to normal priority.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    speculative: bool = False
+    _promote: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
     def total(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def on_promote(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when this speculative call becomes real (at once if it
+        is real already)."""
+        if self.speculative:
+            self._promote.append(callback)
+        else:
+            callback()
+
+    def forget_promote(self, callback: Callable[[], None]) -> None:
+        """The call no longer holds what ``callback`` would promote."""
+        if callback in self._promote:
+            self._promote.remove(callback)
+
+    def promote(self) -> None:
+        """This call is real now (a hit): run the promotion callbacks."""
+        self.speculative = False
+        callbacks, self._promote = self._promote, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("promoting a branch failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +186,11 @@ class Actor(Protocol):
     """Name of the compute it runs on (``"cpu"``, a server URL), or ``None`` for
     remote capacity that does not slow down with parallel calls. Branches on
     the same resource compete with actor calls: the adaptive policy watches it."""
+
+    # Optional: ``idle_branches = True`` says that the actor runs speculative calls
+    # (``meter.speculative``) at idle priority on workers of their own and
+    # promotes them on a hit (``meter.on_promote``), so a miss need not wait for
+    # cancelled branches to stop (see :class:`~clients.actors.engine.EngineActor`).
 
     async def act(self, position: Position, meter: Meter) -> Action:
         """The move for ``position``. Must be deterministic if losslessness is to
@@ -183,8 +229,11 @@ class SpeculationConfig:
     one-step, the guess's own probability; a guess without one counts
     ``1 / (rank + 1)``)."""
     adaptive: bool = False
-    """Watch whether branches slow the actor down (same resource) and back off if so
-    (see :class:`Contention`); only for actors with a ``resource``."""
+    """Back off when speculation does not pay: when most predictions come too late
+    to count or windows cost more than they save (:class:`Payoff`), and, for an
+    actor on a local resource whose branches do not run at idle priority, when
+    branches slow the actor down (:class:`Contention`). Probes again later.
+    Every built-in player kind turns it on unless its spec says ``adaptive=false``."""
 
     @property
     def enabled(self) -> bool:
@@ -233,6 +282,10 @@ class MoveReport:
     """Latency of the speculator call of the window before this position."""
     branches: tuple[BranchTiming, ...] = ()
     """Branches that ended since the previous decision, the kept one included."""
+    backoff: str | None = None
+    """Why no window was open for this move: the adaptive policy backed off
+    (late predictions, windows that cost more than they saved, or branches
+    that slowed the actor down)."""
 
 
 @dataclass(eq=False)
@@ -241,7 +294,7 @@ class _Branch:
     rank: int
     real_ply: int
     """Plies of the real game when the branch started (its line is the rest)."""
-    meter: Meter = field(default_factory=Meter)
+    meter: Meter = field(default_factory=lambda: Meter(speculative=True))
     task: asyncio.Task[ActorResult] | None = None
     claimed: bool = False
     started: float = field(default_factory=time.perf_counter)
@@ -303,6 +356,8 @@ class Contention:
         self.shared: list[float] = []
         self.speculator: list[float] = []
         self.backoff = False
+        self.reason: str | None = None
+        """Why it backed off (set with :attr:`backoff`)."""
         self._windows = 0
 
     def record(self, ms: float, overlapped: bool) -> None:
@@ -322,6 +377,16 @@ class Contention:
         slowed = bool(self.shared) and _median(self.shared[-9:]) > self.tolerance * solo
         too_slow = bool(self.speculator) and _median(self.speculator[-9:]) >= solo
         self.backoff = slowed or too_slow
+        if slowed:
+            shared = _median(self.shared[-9:])
+            self.reason = (
+                f"contention: actor calls beside branches took {shared:.0f} ms, alone {solo:.0f} ms"
+            )
+        elif too_slow:
+            self.reason = (
+                f"slow speculator: {_median(self.speculator[-9:]):.0f} ms, "
+                f"the actor alone {solo:.0f} ms"
+            )
 
     def allow_branches(self) -> bool:
         """Whether the next window may start branches."""
@@ -340,6 +405,93 @@ def _median(values: list[float]) -> float:
     return ordered[len(ordered) // 2]
 
 
+@dataclass(frozen=True, slots=True)
+class WindowOutcome:
+    """How one window paid off, seen when the real move it waited for arrived."""
+
+    late: bool
+    """The speculator had not answered yet: its guesses could not count."""
+    saved_ms: float
+    """Actor time the window saved (a hit) minus what it cost (a miss: the
+    mover's wait beyond its actor call); may be negative."""
+
+
+COST_TOLERANCE_MS = 1.0
+"""What a window may cost on average before it counts as costly: the bound a
+miss may add to the mover's response time (stopping the losers happens off
+the critical path, so a miss costs well under this)."""
+
+
+class Payoff:
+    """Does speculation pay for this player? (the adaptive policy's second check)
+
+    Every window is judged when the real move it waited for arrives: *late*
+    when the speculator had not answered by then (the predictions would reach
+    the server after the move and count for nothing: a speculator starved of
+    CPU, or slower than the opponent), else by the time it saved on a hit or
+    cost on a miss. Over the last ``samples`` windows, speculation backs off
+    when most were late, or when together they cost more than they saved.
+    While backed off no window opens; after ``retry_every`` skipped windows it
+    probes again (``samples`` windows), and each back-off in a row doubles the
+    wait, up to ``max_retry``. :attr:`reason` says why it backed off.
+    A player keeps one of these for all its games.
+    """
+
+    def __init__(self, samples: int = 6, retry_every: int = 8, max_retry: int = 64) -> None:
+        self.samples = samples
+        self.retry_every = retry_every
+        self.max_retry = max_retry
+        self.outcomes: list[WindowOutcome] = []
+        self.reason: str | None = None
+        """Why speculation is backed off now (``None``: it is not)."""
+        self.backoffs = 0
+        """Times it backed off so far."""
+        self._wait = retry_every
+        self._skipped = 0
+
+    @property
+    def backed_off(self) -> bool:
+        return self.reason is not None
+
+    def record(self, outcome: WindowOutcome) -> None:
+        """A window was decided."""
+        if self.backed_off:
+            return  # a window opened before the back-off: its verdict is already in
+        self.outcomes.append(outcome)
+        recent = self.outcomes[-self.samples :]
+        if len(recent) < self.samples:
+            return
+        late = sum(1 for o in recent if o.late)
+        net = sum(o.saved_ms for o in recent)
+        if late * 2 > len(recent):
+            self._back_off(
+                f"late: {late} of the last {len(recent)} predictions were not ready "
+                "before the opponent's move"
+            )
+        elif net < -COST_TOLERANCE_MS * len(recent):
+            self._back_off(f"costly: the last {len(recent)} windows lost {-net:.0f} ms in all")
+        else:
+            self._wait = self.retry_every  # it pays: a later back-off starts afresh
+
+    def _back_off(self, reason: str) -> None:
+        self.reason = reason
+        self.backoffs += 1
+        self.outcomes.clear()
+        self._skipped = 0
+        log.info("speculation backs off for %d windows (%s)", self._wait, reason)
+
+    def allow_window(self) -> bool:
+        """Whether the next window may open (counts a skipped one if not)."""
+        if not self.backed_off:
+            return True
+        self._skipped += 1
+        if self._skipped < self._wait:
+            return False
+        self.reason = None  # probe again
+        self._wait = min(self.max_retry, self._wait * 2)
+        return True
+
+
 Publish = Callable[[int, list[Guess]], Coroutine[Any, Any, None]]
 
 
@@ -353,6 +505,7 @@ class Speculation:
         config: SpeculationConfig,
         publish: Publish | None = None,
         contention: Contention | None = None,
+        payoff: Payoff | None = None,
     ) -> None:
         self.actor = actor
         self.speculator = speculator
@@ -362,8 +515,9 @@ class Speculation:
         self._windows: dict[tuple[str, ...], _Window] = {}
         self._ledger = _Ledger()
         self.contention = contention or Contention()
-        self._skipped: tuple[str, ...] | None = None
-        """The last position where the adaptive policy chose not to speculate."""
+        self.payoff = payoff or Payoff()
+        self._backed_off: dict[tuple[str, ...], str] = {}
+        """Positions where a back-off kept a window shut, and why."""
         self._spent_extra = 0
         self._real_ply = 0
         self._likelihood: dict[tuple[str, ...], float] = {}
@@ -417,6 +571,8 @@ class Speculation:
         window = self._windows.get(position.moves[:-1])
         verdict: Literal["hit", "miss", "off"] = "miss" if window is not None else "off"
         speculator_ms = None if window is None else window.speculator_ms
+        late = window is not None and window.guesses is None
+        backoff = self._backed_off.pop(position.moves[:-1], None)
         if self.active:
             real = position.moves
             self._forget(lambda key: key[: len(real)] != real)
@@ -424,6 +580,7 @@ class Speculation:
             self._reoffer()
         if branch is not None and branch.task is not None:
             branch.claimed = True
+            branch.meter.promote()  # the real search now: off idle priority
             try:
                 result = await asyncio.shield(branch.task)
                 verdict = "hit"
@@ -436,8 +593,12 @@ class Speculation:
         # and wait until it has stopped before the actor (if needed) starts. On a hit
         # with an actor on parallel capacity, nothing waits for the stopped calls: they
         # hold nothing the game needs, and the move goes out at once.
+        # An actor whose branches run at idle priority on processes of their own
+        # (a local engine pool) never waits: the stopping branches take no CPU
+        # the real search wants, so a miss costs the actor nothing.
         keep = (*position.moves, result.move) if result is not None else None
-        wait = result is None or self.actor.resource is not None
+        idle = getattr(self.actor, "idle_branches", False)
+        wait = not idle and (result is None or self.actor.resource is not None)
         cancelled = await self._cancel_except(keep, wait=wait)
         if result is None:
             if self.active and self._looks_through():
@@ -445,6 +606,8 @@ class Speculation:
             result = await self._run_actor(position, overlapped=cancelled > 0)
         ledger, self._ledger = self._ledger, _Ledger()
         wait_ms = (time.perf_counter() - started) * 1000.0
+        if window is not None and self.config.adaptive:
+            self.payoff.record(WindowOutcome(late=late, saved_ms=result.ms - wait_ms))
         report = MoveReport(
             move=result.move,
             actor=result,
@@ -455,6 +618,7 @@ class Speculation:
             wasted_tokens=ledger.wasted_tokens,
             speculator_ms=speculator_ms,
             branches=tuple(t.relative_to(started * 1000.0) for t in ledger.traces),
+            backoff=backoff if self.active else None,
         )
         if self.active:
             after = position.after(result.move)
@@ -475,7 +639,7 @@ class Speculation:
         started = time.perf_counter()
         action = await self.actor.act(position, meter)
         ms = (time.perf_counter() - started) * 1000.0
-        if self.actor.resource is not None:
+        if self._watched():
             self.contention.record(ms, overlapped)
         return ActorResult(
             move=position.game.normalize_move(position.state, action.move),
@@ -505,13 +669,18 @@ class Speculation:
         budget = self.config.max_extra_tokens
         if budget is not None and self._spent_extra >= budget:
             return  # the speculator's calls count against the budget too
-        watched = self.config.adaptive and self.actor.resource is not None
-        if watched and position.moves == self._skipped:
+        if position.moves in self._backed_off:
             return  # already decided for this position
-        if watched and not self.contention.allow_branches():
+        if self.config.adaptive:
+            allowed = self.payoff.allow_window() if real else not self.payoff.backed_off
+            if not allowed:
+                if real:
+                    self._note_backoff(position.moves, self.payoff.reason)
+                return
+        if self._watched() and not self.contention.allow_branches():
             # Not even the speculator call: on a shared one-slot server it would
             # delay the actor as much as a branch.
-            self._skipped = position.moves
+            self._note_backoff(position.moves, self.contention.reason)
             return
         window = _Window(position=position, real=real, own=own)
         self._windows[position.moves] = window
@@ -520,7 +689,7 @@ class Speculation:
 
     async def _fill_window(self, window: _Window) -> None:
         assert self.speculator is not None
-        meter = Meter()
+        meter = Meter(speculative=True)
         self._ledger.spec_calls += 1
         started = time.perf_counter()
         try:
@@ -529,7 +698,7 @@ class Speculation:
             self._ledger.spec_tokens += meter.total
             self._spent_extra += meter.total
         window.speculator_ms = (time.perf_counter() - started) * 1000.0
-        if self.config.adaptive and self.actor.resource is not None:
+        if self._watched():
             self.contention.record_speculator(window.speculator_ms)
         legal = set(window.position.legal_moves())
         window.guesses = [g for g in guesses if g.move in legal][: self.config.k]
@@ -547,6 +716,21 @@ class Speculation:
             after = window.position.after(guess.move)
             self._likelihood[after.moves] = _likelihood(guess, rank)
             self._offer_branch(after, rank)
+
+    def _watched(self) -> bool:
+        """Whether the contention check applies: an adaptive policy, and an actor
+        on a local resource whose branches do not already run at idle priority
+        (a one-slot LLM server, not an engine pool)."""
+        return (
+            self.config.adaptive
+            and self.actor.resource is not None
+            and not getattr(self.actor, "idle_branches", False)
+        )
+
+    def _note_backoff(self, key: tuple[str, ...], reason: str | None) -> None:
+        if len(self._backed_off) > 64:
+            self._backed_off.clear()  # positions long played
+        self._backed_off[key] = reason or "backed off"
 
     def _looks_through(self) -> bool:
         """Whether own windows are open: pipelined, ``own_k`` > 0, and an actor on

@@ -159,10 +159,78 @@ def speculation(
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    if not result.identical_moves and workload != "openai":
+        # Deterministic actors must play the same games with speculation on and off:
+        # a ratio of two different matches would measure nothing (and has looked
+        # like a big win when a speculating player lost a game early).
+        raise click.ClickException(
+            f"speculation on and off played different games ({result.plies_off} and "
+            f"{result.plies_on} plies): lossless speculation is broken; no ratio printed"
+        )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=1))
     else:
         show(result)
+
+
+@bench.command("engines")
+@click.option("--white", default="stockfish:nodes=20000", show_default=True, help="First player.")
+@click.option("--black", default="stockfish:nodes=5000", show_default=True, help="Second player.")
+@click.option(
+    "--openings", default=10, show_default=True, help="Opening pairs (games = 2 x openings)."
+)
+@click.option("--concurrency", default=2, show_default=True, help="Games at once.")
+@click.option("--max-plies", default=200, show_default=True, help="Plies per game at most.")
+@click.option(
+    "--spec",
+    default=None,
+    help="Also play with this speculation on both players (e.g. spec=engine,k=1).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def engines(
+    white: str,
+    black: str,
+    openings: int,
+    concurrency: int,
+    max_plies: int,
+    spec: str | None,
+    as_json: bool,
+) -> None:
+    """Play one engine match through the arena and through a direct-UCI harness.
+
+    Prints both wall-clocks and their ratio, the arena's harness overhead per
+    move (response - actor, p50/p99), and with --spec the speculation on/off
+    ratio. Fails (exit 1) if the modes did not play identical games.
+    """
+    from arena.bench.engines import EngineBench, MovesDifferError, summary_rows
+
+    def progress(line: str) -> None:
+        console.print(line, highlight=False)
+
+    run = EngineBench(
+        white=white,
+        black=black,
+        openings=openings,
+        concurrency=concurrency,
+        max_plies=max_plies,
+        spec=spec,
+        progress=progress,
+    )
+    try:
+        result = asyncio.run(run.run())
+    except MovesDifferError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=1))
+        return
+    table = Table(title=f"engine match: {white} vs {black}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in summary_rows(result):
+        table.add_row(name, value)
+    Console().print(table)
 
 
 @bench.command("crash")

@@ -72,6 +72,9 @@ class Workload:
     game: str = "chess"
     simulated: bool = False
     """True when the remote model is a labelled simulation (api-sim)."""
+    deterministic: bool = True
+    """Its actors play the same move in the same position, so speculation on and
+    off must give identical games (a remote endpoint may not promise that)."""
 
 
 @dataclass
@@ -436,6 +439,7 @@ async def workload(name: str, options: WorkloadOptions) -> AsyncIterator[Workloa
             name="openai",
             actor=f"llm:model={options.model},base_url={options.base_url}",
             speculation=f"spec=llm,spec_model={spec_model}",
+            deterministic=False,
         )
     else:
         raise ValueError(f"unknown workload {name!r}; valid: {', '.join(WORKLOADS)}")

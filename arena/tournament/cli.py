@@ -17,7 +17,12 @@ from arena.leaderboard import Leaderboard, build_leaderboard, crosstable
 from arena.store import Store
 from arena.tournament.config import TournamentConfig, TournamentConfigError, load_config
 from arena.tournament.runner import Progress as RunProgress
-from arena.tournament.runner import Standing, TournamentRunner, standings
+from arena.tournament.runner import (
+    Standing,
+    TournamentFinishedError,
+    TournamentRunner,
+    standings,
+)
 
 __all__ = ["demo", "leaderboard", "run_with_progress", "tournament"]
 
@@ -66,8 +71,32 @@ def leaderboard_table(board: Leaderboard, title: str = "leaderboard") -> Table:
     return table
 
 
-async def run_with_progress(db: str, config: TournamentConfig) -> str:
-    """Run (or resume) a tournament with a live progress bar and standings."""
+def progress_line(progress: RunProgress) -> str | None:
+    """One line for a finished game, as printed when the output is not a terminal."""
+    g = progress.last
+    if g is None:
+        return None
+    leader = progress.standings[0] if progress.standings else None
+    lead = "" if leader is None else f"; leader {leader.name} {leader.points:g}"
+    return (
+        f"[{progress.done}/{progress.total}] {g.id}: {g.players[0]} - {g.players[1]} "
+        f"{g.result or '*'} ({g.reason or g.status}, {g.ply} plies){lead}"
+    )
+
+
+async def run_with_progress(db: str, config: TournamentConfig, *, again: bool = False) -> str:
+    """Run (or resume) a tournament with a live progress bar and standings on a
+    terminal, and a line per finished game otherwise (a log file or a pipe gets
+    them as they happen, so a killed run's log says how far it got)."""
+    if not console.is_terminal:
+
+        def print_line(progress: RunProgress) -> None:
+            line = progress_line(progress)
+            if line is not None:
+                print(line, flush=True)
+
+        print(f"{config.name}: playing", flush=True)
+        return await TournamentRunner(db, config, on_progress=print_line, again=again).run()
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -89,7 +118,7 @@ async def run_with_progress(db: str, config: TournamentConfig) -> str:
         live.update(Group(bar, live_standings))
 
     with Live(Group(bar, live_standings), console=console, refresh_per_second=4) as live:
-        runner = TournamentRunner(db, config, on_progress=update)
+        runner = TournamentRunner(db, config, on_progress=update, again=again)
         tournament_id = await runner.run()
     return tournament_id
 
@@ -110,11 +139,20 @@ def tournament() -> None:
 @tournament.command("run")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--db", default="arena.db", show_default=True, help="SQLite file or database URL.")
-def tournament_run(file: str, db: str) -> None:
-    """Run the tournament in FILE (TOML); run it again to resume after an interruption."""
+@click.option(
+    "--again", is_flag=True, help="If a tournament of this name has finished, start a new one."
+)
+def tournament_run(file: str, db: str, again: bool) -> None:
+    """Run the tournament in FILE (TOML); run it again to resume after an interruption.
+
+    Once it has finished, running it again shows its leaderboard and plays
+    nothing; --again starts a new tournament of the same name."""
     try:
         config = load_config(file)
-        tournament_id = asyncio.run(run_with_progress(db, config))
+        tournament_id = asyncio.run(run_with_progress(db, config, again=again))
+    except TournamentFinishedError as exc:
+        click.echo(str(exc), err=True)
+        tournament_id = exc.tournament_id
     except TournamentConfigError as exc:
         raise click.ClickException(str(exc)) from None
     board = asyncio.run(_show_leaderboard(db, tournament_id, None))
@@ -277,7 +315,7 @@ def demo(db: str, max_plies: int, concurrency: int, no_serve: bool, port: int) -
         f"{len(config.players) * (len(config.players) - 1)} games, stored in {db}"
     )
     try:
-        tournament_id = asyncio.run(run_with_progress(db, config))
+        tournament_id = asyncio.run(run_with_progress(db, config, again=True))
     except TournamentConfigError as exc:
         raise click.ClickException(str(exc)) from None
     board = asyncio.run(_show_leaderboard(db, tournament_id, None))

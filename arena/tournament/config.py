@@ -12,7 +12,7 @@ Example::
     opening_pairs = 2           # openings per pairing, each played twice, colours swapped
     time_control = "60+1"
     max_plies = 200
-    concurrency = 2             # games at once
+    concurrency = 2             # games at once (a player may be in several)
     anchor = { player = "random", rating = 0 }
 
     [[players]]
@@ -28,6 +28,7 @@ Example::
     [[players]]
     name = "mybot"
     kind = "external"           # a registered bot that connects by itself
+    max_games = 2               # games it plays at once (external default 1)
 
 Every player becomes a ``KIND:key=value,...`` spec checked by
 :func:`clients.players.parse_player_spec`, so a tournament file accepts
@@ -73,6 +74,9 @@ class PlayerEntry:
 
     name: str
     spec: str
+    max_games: int | None = None
+    """Games this player may play at once (``None``: its kind's default, see
+    :attr:`TournamentConfig.capacity`)."""
 
     @property
     def external(self) -> bool:
@@ -109,6 +113,26 @@ class TournamentConfig:
     def player_names(self) -> list[str]:
         return [p.name for p in self.players]
 
+    @property
+    def capacity(self) -> dict[str, int | None]:
+        """Games each player may play at once (``None``: as many as ``concurrency``).
+
+        A player's own ``max_games`` if set; else one for an external bot (it may
+        not be written for more) and the default of its kind for a built-in one
+        (one for a local model on a one-slot server, no limit for the others:
+        an engine player searches each game on an engine process of its own)."""
+        from clients.players import parse_player_spec
+
+        out: dict[str, int | None] = {}
+        for p in self.players:
+            if p.max_games is not None:
+                out[p.name] = p.max_games
+            elif p.external:
+                out[p.name] = 1
+            else:
+                out[p.name] = parse_player_spec(p.spec).kind.max_games
+        return out
+
 
 def _scalar(value: Any) -> str:
     if isinstance(value, bool):
@@ -120,12 +144,17 @@ def _player(raw: Any, index: int) -> PlayerEntry:
     where = f"players[{index}]"
     if not isinstance(raw, dict):
         raise TournamentConfigError(f"{where}: expected a table, got {raw!r}")
-    unknown = set(raw) - {"name", "kind", "options", "speculation", "spec"}
+    unknown = set(raw) - {"name", "kind", "options", "speculation", "spec", "max_games"}
     if unknown:
         raise TournamentConfigError(
             f"{where}: unknown keys {sorted(unknown)}; "
-            "valid: name, kind, options, speculation, spec"
+            "valid: name, kind, options, speculation, spec, max_games"
         )
+    max_games = raw.get("max_games")
+    if max_games is not None and (
+        isinstance(max_games, bool) or not isinstance(max_games, int) or max_games < 1
+    ):
+        raise TournamentConfigError(f"{where}: max_games must be a whole number >= 1")
     if "spec" in raw:
         if "kind" in raw:
             raise TournamentConfigError(f"{where}: give either 'spec' or 'kind', not both")
@@ -139,7 +168,7 @@ def _player(raw: Any, index: int) -> PlayerEntry:
     if text == EXTERNAL:
         if not raw.get("name"):
             raise TournamentConfigError(f"{where}: an external player needs the bot's 'name'")
-        return PlayerEntry(name=str(raw["name"]), spec=EXTERNAL)
+        return PlayerEntry(name=str(raw["name"]), spec=EXTERNAL, max_games=max_games)
     # imported here: the player kinds pull in LLM clients and engines, which a
     # tournament of external bots (run by `arena serve`) never needs
     from clients.players import parse_player_spec
@@ -149,7 +178,7 @@ def _player(raw: Any, index: int) -> PlayerEntry:
     except ValueError as exc:  # PlayerSpecError included
         raise TournamentConfigError(f"{where}: {exc}") from None
     name = str(raw.get("name") or text)
-    return PlayerEntry(name=name, spec=text)
+    return PlayerEntry(name=name, spec=text, max_games=max_games)
 
 
 def config_from_dict(data: dict[str, Any], *, source: str = "tournament") -> TournamentConfig:

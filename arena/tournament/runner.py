@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from arena.clock import TimeControl
@@ -33,12 +33,14 @@ from arena.tournament.config import TournamentConfig, TournamentConfigError, con
 from arena.tournament.formats import Bye, Pairing, plan, planned_games
 from arena.tournament.openings import Opening, bundled_openings, load_openings, opening_position
 from arena.tournament.swiss import swiss_round
+from clients.player import SpeculativePlayer
 from clients.sdk import BotClient
 from games import result_score
 
 __all__ = [
     "Progress",
     "Standing",
+    "TournamentFinishedError",
     "TournamentRunner",
     "check_external_players",
     "next_games",
@@ -46,6 +48,22 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+NOT_REPLAYED = frozenset({"engine_error"})
+"""Reasons of unrated games that are not played again: a player's program failed,
+and would most likely fail again (``interrupted`` and ``aborted`` games are
+replayed)."""
+
+
+class TournamentFinishedError(TournamentConfigError):
+    """A tournament of this name has finished: running its file again plays nothing."""
+
+    def __init__(self, tournament_id: str, name: str) -> None:
+        super().__init__(
+            f"tournament {name!r} ({tournament_id}) has finished; its leaderboard is "
+            "below. To play it again as a new tournament, pass --again"
+        )
+        self.tournament_id = tournament_id
 
 
 @dataclass
@@ -106,6 +124,9 @@ class TournamentRunner:
     config: TournamentConfig
     on_progress: Callable[[Progress], None] = lambda _p: None
     tournament_id: str | None = None
+    again: bool = False
+    """Start a new tournament when one of this name has finished (else
+    :class:`TournamentFinishedError`)."""
     _byes: list[Bye] = field(default_factory=list)
 
     async def run(self) -> str:
@@ -126,20 +147,19 @@ class TournamentRunner:
         players must be registered bots, which connect by themselves.
         """
         store = server.store
-        tournament_id = await self._tournament(store)
-        self.tournament_id = tournament_id
-        await self._recover(server, tournament_id)
-        openings = self._openings()
-        bots, tokens = await self._register(store)
-        if any(token is not None for token in tokens):
-            from clients.players import parse_player_spec  # every player kind: import if needed
+        players = await self._players()  # checked before anything is stored
+        try:
+            tournament_id = await self._tournament(store)
+            self.tournament_id = tournament_id
+            await self._recover(server, tournament_id)
+            openings = self._openings()
+            bots, tokens = await self._register(store)
+        except BaseException:
+            for player in players.values():
+                await player.close()
+            raise
         clients = [
-            BotClient(
-                parse_player_spec(entry.spec).build(parallel_games=self.config.concurrency),
-                server.ws_url,
-                token,
-                client_name="arena-tournament",
-            )
+            BotClient(players[entry.name], server.ws_url, token, client_name="arena-tournament")
             for entry, token in zip(self.config.players, tokens, strict=True)
             if token is not None
         ]
@@ -163,6 +183,36 @@ class TournamentRunner:
 
     # ------------------------------------------------------------------ set-up
 
+    async def _players(self) -> dict[str, SpeculativePlayer]:
+        """The built-in players, built and checked: each starts what it needs (an
+        engine with its options, ...) now, so that a player that cannot play
+        refuses the tournament before any game is stored, with the cause."""
+        built = [p for p in self.config.players if not p.external]
+        if not built:
+            return {}
+        from clients.players import parse_player_spec  # every player kind: import if needed
+
+        capacity = self.config.capacity
+        players: dict[str, SpeculativePlayer] = {}
+        try:
+            for entry in built:
+                games = min(
+                    self.config.concurrency, capacity[entry.name] or self.config.concurrency
+                )
+                player = parse_player_spec(entry.spec).build(parallel_games=games)
+                players[entry.name] = player
+                try:
+                    await player.check()
+                except Exception as exc:
+                    raise TournamentConfigError(
+                        f"player {entry.name!r} ({entry.spec}) cannot play: {exc}"
+                    ) from None
+        except BaseException:
+            for player in players.values():
+                await player.close()
+            raise
+        return players
+
     async def _tournament(self, store: Store) -> str:
         if self.tournament_id is not None:
             row = await store.get_tournament(self.tournament_id)
@@ -171,8 +221,11 @@ class TournamentRunner:
             self.config = config_from_dict(row.config, source=f"tournament {row.id}")
             return row.id
         existing = await store.find_tournament(self.config.name)
+        if existing is not None and existing.status == "finished" and not self.again:
+            raise TournamentFinishedError(existing.id, self.config.name)
         if existing is not None and existing.status != "finished":
-            if existing.config != self.config.to_dict():
+            stored = config_from_dict(existing.config, source=f"tournament {existing.id}")
+            if stored != self.config:
                 raise TournamentConfigError(
                     f"tournament {self.config.name!r} ({existing.id}) is unfinished and was "
                     "started with a different configuration; give this one another name"
@@ -291,7 +344,8 @@ class TournamentRunner:
         finished = {
             g.pairing_key
             for g in await store.list_games(limit=None, tournament_id=tournament_id)
-            if g.status == "finished" and result_score(g.result) is not None
+            if g.status == "finished"
+            and (result_score(g.result) is not None or g.reason in NOT_REPLAYED)
         }
         todo = [p for p in plan if p.key not in finished]
         done = len(finished)
@@ -355,7 +409,9 @@ class TournamentRunner:
                 todo.remove(pairing)
                 running[group.create_task(play_one(pairing))] = pairing
             while todo or running:
-                for pairing in next_games(todo, running.values(), self.config.concurrency):
+                for pairing in next_games(
+                    todo, running.values(), self.config.concurrency, self.config.capacity
+                ):
                     todo.remove(pairing)
                     running[group.create_task(play_one(pairing))] = pairing
                 finished_now, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -377,22 +433,37 @@ async def check_external_players(store: Store, config: TournamentConfig) -> None
 
 
 def next_games(
-    pending: Sequence[Pairing], running: Iterable[Pairing], concurrency: int
+    pending: Sequence[Pairing],
+    running: Iterable[Pairing],
+    concurrency: int,
+    capacity: Mapping[str, int | None] | None = None,
 ) -> list[Pairing]:
     """Games to start now: in plan order, up to ``concurrency`` at once, and only
-    games whose players are not already playing (a player's engine or local
-    model would otherwise serve two games at once). When nothing runs, the
-    first pending game starts whatever its players."""
+    games whose players have room for one more: ``capacity[name]`` games at once
+    (``None`` or absent: as many as ``concurrency`` allows; an engine player
+    searches each game on an engine process of its own, an LLM endpoint serves
+    calls side by side, but a one-slot local model holds one game). When
+    nothing runs, the first pending game starts whatever its players."""
     running = list(running)
-    busy = {name for p in running for name in (p.white, p.black)}
+    limits = capacity or {}
+    busy: dict[str, int] = {}
+    for p in running:
+        for name in (p.white, p.black):
+            busy[name] = busy.get(name, 0) + 1
+
+    def has_room(name: str) -> bool:
+        limit = limits.get(name)
+        return limit is None or busy.get(name, 0) < limit
+
     chosen: list[Pairing] = []
     for pairing in pending:
         if len(running) + len(chosen) >= concurrency:
             break
-        if pairing.white in busy or pairing.black in busy:
+        if not (has_room(pairing.white) and has_room(pairing.black)):
             continue
         chosen.append(pairing)
-        busy |= {pairing.white, pairing.black}
+        for name in (pairing.white, pairing.black):
+            busy[name] = busy.get(name, 0) + 1
     if not chosen and not running and pending:
         chosen.append(pending[0])
     return chosen

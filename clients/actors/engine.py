@@ -5,17 +5,23 @@ subprocess pipe; python-chess's :mod:`chess.engine` does the same job without
 blocking the event loop and speaks to any UCI engine.
 
 Each actor owns a small pool of engine processes, so speculative branches can
-search in parallel with each other. A cancelled search is stopped for real:
-python-chess sends ``stop``, and the engine goes back to the pool only after it
-has answered (``isready``/``readyok``), so no search outlives its task.
+search in parallel with each other and with the real search, and one player
+can play several games at once (an engine per search). Speculative searches
+run at idle priority (:mod:`clients.actors.priority`) and are promoted when
+they become the real one. A cancelled search is stopped for real: ``stop`` is
+sent until its command has ended, and the engine goes back to the pool only
+then, so no search outlives its task and the next search starts on an engine
+in a known state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +30,19 @@ import chess
 import chess.engine
 
 from arena.clock import TimeControl
-from clients.speculation import Action, Meter, Position
+from clients.actors.priority import Priority, set_priority
+from clients.speculation import Action, ActorFailure, Meter, Position
 
 __all__ = [
     "EngineActor",
     "EngineNotFoundError",
     "EngineOptions",
     "EnginePool",
+    "Lease",
     "find_stockfish",
 ]
+
+log = logging.getLogger(__name__)
 
 DEBIAN_GAMES_DIRS = ("/usr/games", "/usr/local/games")
 
@@ -92,28 +102,64 @@ class EngineOptions:
         return config
 
 
-async def _until_idle(engine: chess.engine.UciProtocol) -> None:
-    """Wait until a cancelled search has really stopped.
+STOP_RESEND_S = 0.02
+"""How often ``stop`` is sent again while a cancelled search has not ended."""
+STOP_DEADLINE_S = 10.0
+"""A cancelled search that has not ended after this long: its engine is replaced."""
+
+
+async def _until_idle(engine: chess.engine.UciProtocol) -> bool:
+    """Wait until the engine's cancelled command has really ended; False if it
+    does not within :data:`STOP_DEADLINE_S` (the engine is then replaced).
 
     python-chess sends ``stop`` when a search is cancelled, but a search
     cancelled while its ``ucinewgame``/``isready`` preamble runs is only sent
-    ``go`` afterwards. So send ``stop`` again (harmless when idle) until the
-    engine answers ``isready`` promptly: ``readyok`` comes after ``bestmove``.
+    ``go`` afterwards and would then search to its full limit. So ``stop`` is
+    sent again (a raw line, harmless when idle) until the command's
+    ``finished`` future resolves. No other *command* is issued meanwhile:
+    python-chess (1.11) supports one queued command per engine, and a second
+    one (as a ``ping`` with a timeout would be, repeated) finds the first still
+    ``NEW`` and fails with ``AssertionError: CommandState.NEW``, leaving the
+    engine unusable for the real search that borrows it next.
     """
-    for _ in range(50):
+    command = engine.command
+    deadline = time.monotonic() + STOP_DEADLINE_S
+    while command is not None and not command.finished.done():
+        if engine.returncode.done():
+            return False
+        if time.monotonic() > deadline:
+            return False
         engine.send_line("stop")
-        try:
-            async with asyncio.timeout(0.2):
-                await engine.ping()
-            return
-        except TimeoutError:
-            continue
-        except chess.engine.EngineError:
-            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_RESEND_S):
+                await asyncio.shield(command.finished)
+        command = engine.command
+    return engine.next_command is None and not engine.returncode.done()
+
+
+@dataclass(eq=False)
+class _Worker:
+    """One engine process of a pool and the priority it runs at."""
+
+    transport: asyncio.SubprocessTransport
+    engine: chess.engine.UciProtocol
+    priority: Priority = Priority.NORMAL
+
+    def set_priority(self, priority: Priority) -> None:
+        if priority is not self.priority:
+            self.priority = priority
+            set_priority(self.transport.get_pid(), priority)
 
 
 class EnginePool:
-    """Up to ``size`` engine processes, started on demand, lent one at a time."""
+    """Up to ``size`` engine processes, started on demand, lent one at a time.
+
+    A search borrows an engine at a :class:`~clients.actors.priority.Priority`:
+    ``IDLE`` for speculative work (it runs only on CPU no real search wants,
+    and :meth:`Lease.promote` lifts it on a hit), ``NORMAL`` for the move a
+    game waits for. An engine goes back to the pool only once it is idle and
+    its command queue empty; one that fails or does not stop is replaced.
+    """
 
     def __init__(
         self, path: str, size: int, config: dict[str, chess.engine.ConfigValue] | None = None
@@ -121,55 +167,96 @@ class EnginePool:
         self.path = path
         self.size = size
         self.config = config or {}
-        self._idle: asyncio.Queue[chess.engine.UciProtocol] = asyncio.Queue()
-        self._engines: list[tuple[asyncio.SubprocessTransport, chess.engine.UciProtocol]] = []
+        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self._workers: list[_Worker] = []
         self._starting = asyncio.Lock()
         self.busy = 0
         """Engines lent out right now (0 means no search is running)."""
 
-    async def _take(self) -> chess.engine.UciProtocol:
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the pool's engines (for tests and diagnostics)."""
+        return [w.transport.get_pid() for w in self._workers]
+
+    async def _take(self, priority: Priority) -> _Worker:
         if self._idle.empty():
             async with self._starting:
-                if self._idle.empty() and len(self._engines) < self.size:
+                if self._idle.empty() and len(self._workers) < self.size:
                     transport, engine = await chess.engine.popen_uci(self.path)
-                    await engine.configure(self.config)
-                    self._engines.append((transport, engine))
-                    return engine
+                    worker = _Worker(transport, engine)
+                    worker.set_priority(priority)  # before its search threads start
+                    self._workers.append(worker)
+                    try:
+                        await engine.configure(self.config)
+                    except BaseException:
+                        self._discard(worker)
+                        raise
+                    return worker
         return await self._idle.get()
 
     @contextlib.asynccontextmanager
-    async def engine(self) -> AsyncIterator[chess.engine.UciProtocol]:
-        """Borrow an idle engine; it returns to the pool only once it is idle again."""
-        engine = await self._take()
+    async def engine(
+        self, priority: Priority = Priority.NORMAL
+    ) -> AsyncIterator[chess.engine.UciProtocol]:
+        """Borrow an idle engine at ``priority``; see :meth:`lease` to promote it later."""
+        async with self.lease(priority) as lease:
+            yield lease.engine
+
+    @contextlib.asynccontextmanager
+    async def lease(self, priority: Priority = Priority.NORMAL) -> AsyncIterator[Lease]:
+        """Borrow an idle engine at ``priority``, as a :class:`Lease`."""
+        worker = await self._take(priority)
+        worker.set_priority(priority)
         self.busy += 1
         healthy = True
         try:
-            yield engine
+            yield Lease(worker)
         except asyncio.CancelledError:
-            await asyncio.shield(_until_idle(engine))
+            healthy = await asyncio.shield(_until_idle(worker.engine))
             raise
-        except chess.engine.EngineError:
-            healthy = False  # a dead or confused engine is replaced, not lent again
+        except BaseException:
+            # A dead, confused or half-stopped engine is replaced, never lent again:
+            # the next search (a real one, maybe) must start on an engine in a known state.
+            healthy = False
             raise
         finally:
             self.busy -= 1
-            if healthy:
-                self._idle.put_nowait(engine)
+            if healthy and worker.engine.command is None and worker.engine.next_command is None:
+                self._idle.put_nowait(worker)
             else:
-                self._discard(engine)
+                self._discard(worker)
 
-    def _discard(self, engine: chess.engine.UciProtocol) -> None:
-        for entry in [e for e in self._engines if e[1] is engine]:
-            self._engines.remove(entry)
-            entry[0].close()
+    def _discard(self, worker: _Worker) -> None:
+        if worker in self._workers:
+            self._workers.remove(worker)
+        worker.transport.close()
 
     async def close(self) -> None:
-        engines, self._engines = self._engines, []
-        for transport, engine in engines:
+        workers, self._workers = self._workers, []
+        for worker in workers:
             with contextlib.suppress(chess.engine.EngineError, asyncio.TimeoutError):
                 async with asyncio.timeout(5):
-                    await engine.quit()
-            transport.close()
+                    await worker.engine.quit()
+            worker.transport.close()
+
+
+@dataclass(eq=False)
+class Lease:
+    """An engine borrowed from an :class:`EnginePool`."""
+
+    _worker: _Worker
+
+    @property
+    def engine(self) -> chess.engine.UciProtocol:
+        return self._worker.engine
+
+    @property
+    def priority(self) -> Priority:
+        return self._worker.priority
+
+    def promote(self) -> None:
+        """Run at normal priority from now on (a speculative search became real)."""
+        self._worker.set_priority(Priority.NORMAL)
 
 
 def clock_limit(clocks: tuple[int | None, int | None], tc: str) -> chess.engine.Limit:
@@ -188,6 +275,9 @@ class EngineActor:
     """Plays chess with a UCI engine: the actor of the ``stockfish`` player."""
 
     resource: str | None = "cpu"
+    idle_branches: bool = True
+    """Branches search at idle priority on engines of their own, so a miss need
+    not wait for them to stop before the real search starts."""
 
     def __init__(self, options: EngineOptions | None = None, pool_size: int = 1) -> None:
         self.options = options or EngineOptions()
@@ -214,16 +304,42 @@ class EngineActor:
         return clock_limit(*self.clock)
 
     async def act(self, position: Position, meter: Meter) -> Action:
+        """The engine's move. A speculative call (a branch) searches at idle priority
+        and is promoted if it becomes the real search. A real search that fails on
+        its engine (a dead process, a protocol error) is tried once more on a
+        fresh engine before the failure reaches the player."""
         if position.game.info.name != "chess":
             raise ValueError(f"the stockfish player plays chess, not {position.game.info.name!r}")
         board: chess.Board = position.state.board
-        async with self.pool.engine() as engine:
-            # A fresh "game" per search clears the hash, so a move depends only on
-            # the position: the same game replays move for move (lossless).
-            result = await engine.play(board, self.limit(position), game=object())
+        limit = self.limit(position)
+        attempts = 1 if meter.speculative else 2
+        for attempt in range(attempts):
+            try:
+                return await self._search(board, limit, meter)
+            except (chess.engine.EngineError, AssertionError) as exc:
+                if attempt + 1 == attempts:
+                    raise ActorFailure(f"engine {self.path} failed: {exc!r}") from exc
+                log.warning("engine failed (%r); searching again on a fresh engine", exc)
+        raise AssertionError("unreachable")
+
+    async def _search(self, board: chess.Board, limit: chess.engine.Limit, meter: Meter) -> Action:
+        priority = Priority.IDLE if meter.speculative else Priority.NORMAL
+        async with self.pool.lease(priority) as lease:
+            meter.on_promote(lease.promote)
+            try:
+                # A fresh "game" per search clears the hash, so a move depends only on
+                # the position: the same game replays move for move (lossless).
+                result = await lease.engine.play(board, limit, game=object())
+            finally:
+                meter.forget_promote(lease.promote)
         if result.move is None:
             raise RuntimeError(f"engine returned no move for {board.fen()}")
         return Action(result.move.uci())
+
+    async def check(self) -> None:
+        """Start an engine and apply the options now (a bad option fails here)."""
+        async with self.pool.lease():
+            pass
 
     async def close(self) -> None:
         await self.pool.close()

@@ -16,6 +16,7 @@ import chess
 import chess.engine
 
 from clients.actors.engine import EnginePool, find_stockfish
+from clients.actors.priority import Priority
 from clients.speculation import Guess, Meter, Position
 
 __all__ = ["DEFAULT_DEPTH", "MATE_SCORE_CP", "TEMPERATURE_CP", "EngineSpeculator", "softmax_cp"]
@@ -101,7 +102,9 @@ class EngineSpeculator:
         if k <= 0 or position.over:
             return []
         board: chess.Board = position.state.board
-        async with self.pool.engine() as engine:
+        # Always spare capacity only: a prediction is worth nothing once it takes
+        # CPU from a real search (its own player's or another game's).
+        async with self.pool.engine(Priority.IDLE) as engine:
             infos = await _analyse(engine, board, self.limit, k)
         legal = set(position.legal_moves())
         moves: list[str] = []
@@ -119,6 +122,11 @@ class EngineSpeculator:
         probs = softmax_cp(scores)
         ranked = sorted(zip(moves, probs, strict=True), key=lambda mp: -mp[1])
         return [Guess(move, prob) for move, prob in ranked[:k]]
+
+    async def check(self) -> None:
+        """Start an engine and apply the options now (a bad option fails here)."""
+        async with self.pool.lease():
+            pass
 
     async def close(self) -> None:
         """Stop the engine process."""

@@ -52,7 +52,7 @@ class EnsembleSpeculator:
     async def _ask(
         self, member: Speculator, position: Position, k: int, meter: Meter
     ) -> list[Guess]:
-        own = Meter()
+        own = Meter(speculative=meter.speculative)
         try:
             return await member.predict(position, k, own)
         except Exception:

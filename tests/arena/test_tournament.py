@@ -103,8 +103,9 @@ async def test_resume_completes_exactly_the_planned_games(tmp_path: Path) -> Non
     store = await Store.open(db)
     try:
         (tournament,) = await store.list_tournaments()
-        done = {g.pairing_key or "" for g in await store.list_games(limit=None) if g.result}
-        cut_key = sorted(planned - done)[0]
+        # A key no game was started for (with concurrency, games were under way too).
+        started = {g.pairing_key or "" for g in await store.list_games(limit=None)}
+        cut_key = sorted(planned - started)[0]
         bots = {b.name: b for b, _ in await store.list_bots()}
         white, black = cut_key.split("-")[2:4]
         rules = get_game("connect4")
@@ -233,8 +234,10 @@ async def test_api_and_cli_show_tournaments(tmp_path: Path) -> None:
     assert lb.exit_code == 0 and '"players"' in lb.output
 
 
-def test_next_games_keeps_players_to_one_game_at_a_time() -> None:
-    """Concurrent games have disjoint players; a lone game starts when nothing else can."""
+def test_next_games_fills_each_players_capacity() -> None:
+    """Up to ``concurrency`` games at once; a player is in as many as its capacity
+    allows (no limit by default, one for a one-slot player); a lone game starts
+    when nothing else can."""
     from arena.tournament.formats import Pairing
     from arena.tournament.runner import next_games
 
@@ -242,11 +245,19 @@ def test_next_games_keeps_players_to_one_game_at_a_time() -> None:
         return Pairing(round=1, white=white, black=black, opening_index=None, key=white + black)
 
     pending = [p("a", "b"), p("b", "a"), p("c", "d"), p("a", "c")]
-    assert next_games(pending, [], 2) == [p("a", "b"), p("c", "d")]
-    assert next_games(pending, [p("a", "b")], 2) == [p("c", "d")]
-    assert next_games([p("b", "a")], [p("a", "b")], 2) == []
-    assert next_games([p("b", "a")], [], 2) == [p("b", "a")]
+    # Two engine players may play both colours of their pairing at once.
+    assert next_games(pending, [], 2) == [p("a", "b"), p("b", "a")]
+    assert next_games(pending, [], 3) == [p("a", "b"), p("b", "a"), p("c", "d")]
+    assert next_games(pending[1:], [p("a", "b")], 2) == [p("b", "a")]
+    # One game at a time for players of capacity one.
+    one = dict.fromkeys("abcd", 1)
+    assert next_games(pending, [], 2, one) == [p("a", "b"), p("c", "d")]
+    assert next_games(pending[1:], [p("a", "b")], 2, one) == [p("c", "d")]
+    assert next_games([p("b", "a")], [p("a", "b")], 2, one) == []
+    assert next_games([p("b", "a")], [], 2, one) == [p("b", "a")]
     assert next_games(pending, [p("x", "y"), p("z", "w")], 2) == []
+    # Mixed: "a" holds two games, "b" one.
+    assert next_games(pending, [], 4, {"a": 2, "b": 1}) == [p("a", "b"), p("c", "d"), p("a", "c")]
 
 
 async def test_resume_by_id_reads_the_stored_configuration(tmp_path: Path) -> None:

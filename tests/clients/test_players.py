@@ -23,9 +23,13 @@ def test_parse_spec_with_options() -> None:
     assert parse_player_spec("random:seed=7").options == RandomOptions(seed=7)
     with_spec = parse_player_spec("stockfish:nodes=200000,spec=engine,k=2,depth=1")
     assert with_spec.speculation == SpeculationOptions(
-        spec="engine", policy=SpeculationConfig(k=2, depth=1)
+        spec="engine", policy=SpeculationConfig(k=2, depth=1, adaptive=True)
     )
     assert with_spec.speculation.config().k == 2
+    # Adaptive by default for every kind, unless the spec turns it off.
+    assert spec.speculation.policy.adaptive
+    off = parse_player_spec("stockfish:nodes=2000,spec=engine,adaptive=false")
+    assert not off.speculation.policy.adaptive
 
 
 @pytest.mark.parametrize(
