@@ -82,6 +82,11 @@ class MoveAccount:
         """Whether a prediction counted for this move."""
         return self.predictions is not None
 
+    @property
+    def speculated(self) -> bool:
+        """Whether the mover speculated on this move (a window was open: hit or miss)."""
+        return self.speculation in ("hit", "miss")
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (times rounded to 0.1 ms)."""
         return {
@@ -118,13 +123,20 @@ class PlayerAccount:
     """Hits at any rank of the prediction sent (k is what the player sent)."""
     late_predictions: int
     saved_ms: float
-    """Sum of ``saved_ms`` over the moves that report ``actor_ms``."""
+    """Sum of ``saved_ms`` over the moves the player speculated on (it reported
+    ``speculation`` ``hit`` or ``miss``): the time speculation saved, or cost.
+    Moves without a window (speculation off, or backed off) are left out: their
+    ``actor_ms - response_ms`` is the transport's and the server's share of
+    every move, speculation or not, not something speculation did."""
     sequential_ms: float
     """Sum of ``actor_ms``: the time the same actor calls take without speculation."""
     actor_tokens: int
     spec_calls: int
     spec_tokens: int
     wasted_tokens: int
+    speculated: int = 0
+    """Moves the player speculated on (``hit`` or ``miss``); 0 for a player that
+    does not speculate, whose :attr:`saved_share` is then ``None``."""
 
     @property
     def top1_accuracy(self) -> float | None:
@@ -138,8 +150,11 @@ class PlayerAccount:
 
     @property
     def saved_share(self) -> float | None:
-        """``saved_ms / sequential_ms``; ``None`` when no actor time was reported."""
-        return None if self.sequential_ms == 0 else self.saved_ms / self.sequential_ms
+        """``saved_ms / sequential_ms``; ``None`` when no actor time was reported or
+        the player never speculated."""
+        if self.sequential_ms == 0 or self.speculated == 0:
+            return None
+        return self.saved_ms / self.sequential_ms
 
     @property
     def token_overhead(self) -> float | None:
@@ -161,6 +176,7 @@ class PlayerAccount:
             "late_predictions": self.late_predictions,
             "saved_ms": _round(self.saved_ms, _MS_DIGITS),
             "sequential_ms": _round(self.sequential_ms, _MS_DIGITS),
+            "speculated": self.speculated,
             "saved_share": _round(self.saved_share, _RATIO_DIGITS),
             "actor_tokens": self.actor_tokens,
             "spec_calls": self.spec_calls,
@@ -220,8 +236,9 @@ def account_player(seat: int, moves: Sequence[MoveAccount]) -> PlayerAccount:
         top1_hits=sum(m.hit_rank == 1 for m in own),
         topk_hits=sum(m.hit_rank is not None for m in own),
         late_predictions=sum(m.late_predictions for m in own),
-        saved_ms=sum(m.saved_ms or 0.0 for m in timed),
+        saved_ms=sum(m.saved_ms or 0.0 for m in timed if m.speculated),
         sequential_ms=sum(m.actor_ms or 0.0 for m in timed),
+        speculated=sum(m.speculated for m in own),
         actor_tokens=sum(m.actor_tokens for m in own),
         spec_calls=sum(m.spec_calls for m in own),
         spec_tokens=sum(m.spec_tokens for m in own),

@@ -233,6 +233,37 @@ def engines(
     Console().print(table)
 
 
+@bench.command("priority")
+@click.option("--nodes", default=2_000_000, show_default=True, help="Nodes of the real search.")
+@click.option("--busy", default=None, type=int, help="Busy searches beside it (default: cores).")
+@click.option("--rounds", default=3, show_default=True, help="Rounds over the three modes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def priority(nodes: int, busy: int | None, rounds: int, as_json: bool) -> None:
+    """A real search's node rate alone, beside idle-priority searches (as speculation
+    runs) and beside normal-priority ones, on every core."""
+    from arena.bench.priority import MODES, run_priority_bench
+
+    result = asyncio.run(run_priority_bench(nodes=nodes, busy=busy, rounds=rounds))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=1))
+        return
+    mechanism = "SCHED_IDLE" if result.supported else "none on this platform"
+    table = Table(
+        title=f"real search ({nodes} nodes) beside {result.busy} busy searches; "
+        f"idle mechanism: {mechanism}"
+    )
+    for column in ("mode", "median nodes/s", "ratio to alone", "nodes/s per round"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for mode in MODES:
+        table.add_row(
+            mode,
+            f"{result.median(mode):,.0f}",
+            f"{result.ratio(mode):.3f}",
+            " ".join(f"{r:,.0f}" for r in result.rates[mode]),
+        )
+    Console().print(table)
+
+
 @bench.command("crash")
 @click.option("--kills", default=50, show_default=True, help="Times the server is killed.")
 @click.option(

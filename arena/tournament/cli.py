@@ -63,7 +63,7 @@ def leaderboard_table(board: Leaderboard, title: str = "leaderboard") -> Table:
             str(r.predicted),
             _pct(r.top1_accuracy),
             _pct(r.topk_accuracy),
-            f"{r.saved_s:.1f}s",
+            "-" if r.saved_share is None else f"{r.saved_s:.1f}s",
             _pct(r.saved_share),
             "-" if r.token_overhead is None else f"{r.token_overhead:.2f}",
             "-" if r.median_response_ms is None else f"{r.median_response_ms:.0f} ms",

@@ -160,6 +160,23 @@ def test_to_json_rounds_and_names() -> None:
     assert data["moves"][0]["predictions"] is None
 
 
+def test_a_player_that_does_not_speculate_has_no_saved_share() -> None:
+    """A player whose moves all say speculation "off" (or nothing) gets no share: its
+    ``actor_ms - response_ms`` is the harness's cost of every move, not a saving or
+    cost of speculation (a random player showed -873% that way)."""
+    moves = [
+        move(0, 0, "e2e4", 1000, 3, {"actor_ms": 0.02, "speculation": "off"}),
+        move(1, 1, "e7e5", 2000, 40, {"actor_ms": 38, "speculation": "miss"}),
+        move(2, 0, "g1f3", 3000, 2, {"actor_ms": 0.01}),
+        move(3, 1, "b8c6", 4000, 1, {"actor_ms": 30, "speculation": "hit"}),
+    ]
+    white, black = account_game(moves, []).players
+    assert (white.speculated, white.saved_ms, white.saved_share) == (0, 0.0, None)
+    assert black.speculated == 2
+    assert black.saved_ms == pytest.approx((38 - 40) + (30 - 1))
+    assert black.saved_share == pytest.approx(27 / 68)
+
+
 def test_nothing_to_score() -> None:
     """Without predictions, meta or tokens the ratios are None, not a division by zero."""
     account = account_game([move(0, 0, "e2e4", 1000, 50, None)], [])
