@@ -89,7 +89,7 @@ async def run_priority_bench(
         await _rate(real, nodes // 10)  # warm up
         for _ in range(rounds):
             for mode in MODES:
-                others: list[Engine] = []
+                others: list[tuple[asyncio.SubprocessTransport, chess.engine.UciProtocol]] = []
                 searches: list[chess.engine.SimpleAnalysisResult | chess.engine.AnalysisResult] = []
                 try:
                     if mode != "alone":
