@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from arena.leaderboard import Leaderboard, build_leaderboard, crosstable
+from arena.speculation_report import SpeculationReport, speculation_report
 from arena.store import Store
 from arena.tournament.config import TournamentConfig, TournamentConfigError, load_config
 from arena.tournament.runner import Progress as RunProgress
@@ -84,6 +85,50 @@ def progress_line(progress: RunProgress) -> str | None:
     )
 
 
+def speculation_table(report: SpeculationReport, title: str = "speculation") -> Table:
+    """Per player: what speculation saved, from the run's own stored moves."""
+    table = Table(title=title)
+    columns = (
+        "player", "speculated", "predicted", "top-1", "top-k", "saved", "actor time",
+        "saved share", "backed off",
+    )  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column == "player" else "right")
+    for p in report.players:
+        off = p.speculated == 0
+        table.add_row(
+            p.name,
+            f"{p.speculated}/{p.moves}",
+            "-" if off else str(p.predicted),
+            _pct(p.top1_accuracy),
+            _pct(p.topk_accuracy),
+            "-" if off else f"{p.saved_s:+.1f}s",
+            f"{p.actor_s:.1f}s",
+            "-" if p.saved_share is None else f"{p.saved_share * 100:+.1f}%",
+            f"{p.backed_off}" + (f" ({p.last_backoff})" if p.last_backoff else ""),
+        )
+    return table
+
+
+def speculation_sentence(report: SpeculationReport, llm_names: list[str]) -> str:
+    """One honest line: what the players that speculate saved, in all and the LLMs'."""
+    speculating = report.speculating
+    if not speculating:
+        return "speculation: no player speculated in this run"
+    share = report.share()
+    text = (
+        f"speculation: the {len(speculating)} players that speculated saved "
+        f"{report.saved_s:.1f} s of their {report.actor_s:.1f} s of actor time"
+        + ("" if share is None else f" ({share * 100:+.1f}%)")
+    )
+    llm = [p for p in speculating if p.name in llm_names]
+    llm_share = report.share(llm_names) if llm else None
+    if llm and llm_share is not None:
+        saved = sum(p.saved_s for p in llm)
+        text += f"; the LLM players {saved:.1f} s ({llm_share * 100:+.1f}% of theirs)"
+    return text
+
+
 async def run_with_progress(db: str, config: TournamentConfig, *, again: bool = False) -> str:
     """Run (or resume) a tournament with a live progress bar and standings on a
     terminal, and a line per finished game otherwise (a log file or a pipe gets
@@ -131,6 +176,14 @@ async def _show_leaderboard(db: str, tournament_id: str | None, game: str | None
         await store.close()
 
 
+async def _speculation(db: str, tournament_id: str) -> SpeculationReport:
+    store = await Store.open(db)
+    try:
+        return await speculation_report(store, tournament_id)
+    finally:
+        await store.close()
+
+
 @click.group()
 def tournament() -> None:
     """Run, list and show tournaments."""
@@ -157,6 +210,9 @@ def tournament_run(file: str, db: str, again: bool) -> None:
         raise click.ClickException(str(exc)) from None
     board = asyncio.run(_show_leaderboard(db, tournament_id, None))
     console.print(leaderboard_table(board, title=f"{config.name} ({tournament_id})"))
+    report = asyncio.run(_speculation(db, tournament_id))
+    if report.speculating:
+        console.print(speculation_table(report))
 
 
 @tournament.command("list")
@@ -236,6 +292,9 @@ def tournament_show(tournament_id: str, db: str, with_crosstable: bool, as_json:
         return
     console.print(f"[bold]{row.name}[/] ({row.id}): {row.format}, {row.game}, {row.status}")
     console.print(leaderboard_table(board))
+    report = asyncio.run(_speculation(db, tournament_id))
+    if report.speculating:
+        console.print(speculation_table(report))
     if with_crosstable:
         names = [r.name for r in board.rows]
         table = Table(title="crosstable (row player's points against column player)")
@@ -320,6 +379,10 @@ def demo(db: str, max_plies: int, concurrency: int, no_serve: bool, port: int) -
         raise click.ClickException(str(exc)) from None
     board = asyncio.run(_show_leaderboard(db, tournament_id, None))
     console.print(leaderboard_table(board, title=f"demo leaderboard ({tournament_id})"))
+    report = asyncio.run(_speculation(db, tournament_id))
+    console.print(speculation_table(report, title="what speculation did in this run"))
+    llm_names = [n for n, spec in DEMO_PLAYERS if spec.startswith(("local-llm", "llm"))]
+    console.print(speculation_sentence(report, llm_names), highlight=False)
     if no_serve:
         return
     from arena.serve import running_server

@@ -378,12 +378,13 @@ class TournamentRunner:
                 log.info("game %s (%s) resumed", game_id, pairing.key)
             await server.host.wait_finished(game_id)
             done += 1
+            count = done  # games finishing together each get their own count
             row = await store.get_game(game_id)
             games = await store.list_games(limit=None, tournament_id=tournament_id)
             self.on_progress(
                 Progress(
                     tournament_id,
-                    done,
+                    count,
                     total,
                     row,
                     standings(self.config.player_names, games, self._byes),

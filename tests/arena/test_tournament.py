@@ -268,3 +268,99 @@ async def test_resume_by_id_reads_the_stored_configuration(tmp_path: Path) -> No
     again = TournamentRunner(db, config(name="ignored"), tournament_id=first)
     assert await again.run() == first
     assert again.config == config(cycles=1)
+
+
+ENGINES = [
+    {"name": "strong", "spec": "stockfish:nodes=3000"},
+    {"name": "weak", "spec": "stockfish:nodes=1000"},
+]
+
+
+def engine_match(**extra: Any) -> Any:
+    data: dict[str, Any] = {
+        "name": "match",
+        "game": "chess",
+        "openings": "bundled",
+        "opening_pairs": 2,
+        "time_control": "none",
+        "max_plies": 24,
+        "concurrency": 2,
+        "players": ENGINES,
+    }
+    data.update(extra)
+    return config_from_dict(data)
+
+
+async def test_two_players_play_two_games_at_once(tmp_path: Path) -> None:
+    """concurrency = 2 in a two-player match: two games under way at the same time
+    (their stored start and finish times overlap), each on engines of its own."""
+    db = str(tmp_path / "m.db")
+    tournament_id = await TournamentRunner(db, engine_match()).run()
+    store = await Store.open(db)
+    try:
+        games = await store.list_games(limit=None, tournament_id=tournament_id)
+    finally:
+        await store.close()
+    assert len(games) == 4 and all(g.status == "finished" for g in games)
+    spans = sorted((g.started_at or 0, g.finished_at or 0) for g in games)
+    overlapping = [
+        (a, b) for i, a in enumerate(spans) for b in spans[i + 1 :] if b[0] < a[1]
+    ]  # fmt: skip
+    assert overlapping, spans
+    # Never more at once than the concurrency allows.
+    for start, _ in spans:
+        assert sum(1 for s, f in spans if s <= start < f) <= 2
+
+
+async def test_a_player_that_cannot_start_refuses_the_tournament(tmp_path: Path) -> None:
+    """A bad engine option (a hash Stockfish does not allow) is found before any game,
+    with the player and the cause; nothing is stored."""
+    db = str(tmp_path / "bad.db")
+    bad = engine_match(players=[ENGINES[0], {"name": "broken", "spec": "stockfish:hash=999999999"}])
+    with pytest.raises(TournamentConfigError, match=r"player 'broken' .* cannot play: .*Hash"):
+        await TournamentRunner(db, bad).run()
+    store = await Store.open(db)
+    try:
+        assert await store.list_games(limit=None) == []
+        assert await store.list_tournaments() == []
+    finally:
+        await store.close()
+
+
+async def test_running_a_finished_tournament_again_plays_nothing(tmp_path: Path) -> None:
+    """The same file again: told it has finished, no new game; --again plays it anew."""
+    from arena.tournament.runner import TournamentFinishedError
+
+    db = str(tmp_path / "again.db")
+    cfg = config(cycles=1)
+    first = await TournamentRunner(db, cfg).run()
+    with pytest.raises(TournamentFinishedError) as info:
+        await TournamentRunner(db, cfg).run()
+    assert info.value.tournament_id == first
+    store = await Store.open(db)
+    try:
+        assert len(await store.list_games(limit=None)) == 3
+    finally:
+        await store.close()
+    second = await TournamentRunner(db, cfg, again=True).run()
+    assert second != first
+    runner = CliRunner()
+    path = tmp_path / "t.toml"
+    path.write_text(
+        'name = "cli"\ngame = "connect4"\nopenings = "none"\ntime_control = "none"\n'
+        "cycles = 2\n"
+        '[[players]]\nspec = "random:seed=1"\n[[players]]\nspec = "random:seed=2"\n'
+    )
+    ran = await asyncio.to_thread(runner.invoke, main, ["tournament", "run", str(path), "--db", db])
+    assert ran.exit_code == 0, ran.output
+    # Not a terminal: a line per finished game as it finishes.
+    assert "[1/2]" in ran.output and "[2/2]" in ran.output
+    again = await asyncio.to_thread(
+        runner.invoke, main, ["tournament", "run", str(path), "--db", db]
+    )
+    assert again.exit_code == 0 and "has finished" in again.output
+    store = await Store.open(db)
+    try:
+        assert len(await store.list_games(limit=None)) == 6 + 2
+    finally:
+        await store.close()
