@@ -43,7 +43,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
 
 __all__ = ["ELO_PER_NAT", "PRIOR_SD_ELO", "GameResult", "Rating", "RatingTable", "rate"]
 
@@ -284,6 +283,10 @@ def _fit(
     bounds = [(None, None)] * (n + 1) + [_LOG_NU_BOUNDS]
     x0 = start.copy()
     x0[n + 1] = min(max(x0[n + 1], _LOG_NU_BOUNDS[0]), _LOG_NU_BOUNDS[1])
+    # Imported here: scipy.optimize takes most of a second to import, which every
+    # process that serves pages or runs a tournament would otherwise pay at start.
+    from scipy.optimize import minimize
+
     result = minimize(
         _objective,
         x0,

@@ -73,6 +73,9 @@ class ModeRun:
     games: dict[str, tuple[str, ...]]
     overhead_ms: list[float] = field(default_factory=list)
     """Per move of a player that does not speculate: response - actor (ms)."""
+    miss_overhead_ms: list[float] = field(default_factory=list)
+    """Per move on which a speculating player missed: response - actor (ms), what a
+    miss costs the mover beyond its actor call (the harness's own share included)."""
     predicted: int = 0
     hits: int = 0
     saved_s: float = 0.0
@@ -120,8 +123,11 @@ class EngineBenchResult:
             if run is None:
                 return None
             out = asdict(run)
-            del out["games"], out["overhead_ms"]
+            del out["games"], out["overhead_ms"], out["miss_overhead_ms"]
             out["plies"] = run.plies
+            out["misses"] = len(run.miss_overhead_ms)
+            out["miss_overhead_p50_ms"] = percentile(run.miss_overhead_ms, 0.5)
+            out["miss_overhead_p99_ms"] = percentile(run.miss_overhead_ms, 0.99)
             return out
 
         return {
@@ -298,6 +304,7 @@ async def _read_run(
     try:
         games: dict[str, tuple[str, ...]] = {}
         overhead: list[float] = []
+        misses: list[float] = []
         predicted = hits = backoffs = 0
         saved = 0.0
         from arena.accounting import account_game
@@ -306,18 +313,21 @@ async def _read_run(
             assert row.pairing_key is not None
             moves = await store.get_moves(row.id)
             games[row.pairing_key] = tuple(m.move for m in moves)
-            if not speculating:
-                for m in moves:
-                    actor = (m.meta or {}).get("actor_ms")
-                    if isinstance(actor, int | float) and m.ply > 0:
-                        overhead.append(m.response_ms - actor)
+            for m in moves:
+                actor = (m.meta or {}).get("actor_ms")
+                if not isinstance(actor, int | float) or m.ply == 0:
+                    continue
+                if not speculating:
+                    overhead.append(m.response_ms - actor)
+                elif (m.meta or {}).get("speculation") == "miss":
+                    misses.append(m.response_ms - actor)
             account = account_game(moves, await store.get_predictions(row.id))
             for move in account.moves:
                 predicted += move.predicted
                 hits += move.hit_rank is not None
                 saved += (move.saved_ms or 0.0) / 1000.0 if move.predicted else 0.0
                 backoffs += move.backoff is not None
-        return ModeRun(mode, wall, games, overhead, predicted, hits, saved, backoffs)
+        return ModeRun(mode, wall, games, overhead, misses, predicted, hits, saved, backoffs)
     finally:
         await store.close()
 
@@ -348,6 +358,9 @@ def summary_rows(result: EngineBenchResult) -> list[tuple[str, str]]:
             ("hits (top-k)", str(spec.hits) + ("" if share is None else f" ({share:.0%})")),
             ("saved by predicted moves", f"{spec.saved_s:.2f} s"),
             ("moves played backed off", str(spec.backoffs)),
+            ("misses", str(len(spec.miss_overhead_ms))),
+            ("response - actor on a miss p50", ms(percentile(spec.miss_overhead_ms, 0.5))),
+            ("response - actor on a miss p99", ms(percentile(spec.miss_overhead_ms, 0.99))),
         ]
     rows.append(("identical move lists", "yes" if result.identical_moves else "NO"))
     return rows

@@ -52,7 +52,12 @@ def leaderboard_table(board: Leaderboard, title: str = "leaderboard") -> Table:
         "top-k", "saved", "saved share", "tokens x", "median resp",
     )  # fmt: skip
     for column in columns:
-        table.add_column(column, justify="left" if column == "player" else "right")
+        # A player's whole name (often its spec) folds rather than being cut short:
+        # two specs that differ only at the end must not look the same.
+        if column == "player":
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, justify="right")
     for r in board.rows:
         table.add_row(
             str(r.rank),
@@ -93,7 +98,10 @@ def speculation_table(report: SpeculationReport, title: str = "speculation") -> 
         "saved share", "backed off",
     )  # fmt: skip
     for column in columns:
-        table.add_column(column, justify="left" if column == "player" else "right")
+        if column == "player":
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, justify="right")
     for p in report.players:
         off = p.speculated == 0
         table.add_row(
