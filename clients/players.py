@@ -145,7 +145,7 @@ class PlayerSpec:
         shared: list[Any] = []
         factory: Callable[[GameView], Speculator | None] | None = None
         if spec.spec != "none":
-            factory = _speculator_factory(spec, shared, self.options, actor)
+            factory = _speculator_factory(spec, shared, self.options, actor, parallel_games)
         return SpeculativePlayer(
             actor, speculator=factory, config=spec.config(), name=self.text, resources=shared
         )
@@ -163,7 +163,11 @@ def _llm_speculator_options(spec: SpeculationOptions, actor_options: Any) -> LLM
 
 
 def _speculator_factory(
-    spec: SpeculationOptions, shared: list[Any], actor_options: Any, actor: Any
+    spec: SpeculationOptions,
+    shared: list[Any],
+    actor_options: Any,
+    actor: Any,
+    parallel_games: int = 1,
 ) -> Callable[[GameView], Speculator | None]:
     """Speculators for each game; the engine and LLM speculators are shared by all games."""
     from clients.speculators.engine import EngineSpeculator
@@ -178,7 +182,9 @@ def _speculator_factory(
         llm = LLMSpeculator(_llm_speculator_options(spec, actor_options))
         shared.append(llm)
         return lambda _view: llm
-    engine = EngineSpeculator(nodes=spec.spec_nodes, depth=spec.spec_depth)
+    engine = EngineSpeculator(
+        nodes=spec.spec_nodes, depth=spec.spec_depth, processes=max(1, parallel_games)
+    )
     shared.append(engine)
 
     def factory(view: GameView) -> Speculator | None:

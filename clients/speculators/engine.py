@@ -86,13 +86,19 @@ class EngineSpeculator:
     """It searches on the local CPU, like engine actors."""
 
     def __init__(
-        self, path: str | None = None, nodes: int | None = None, depth: int | None = None
+        self,
+        path: str | None = None,
+        nodes: int | None = None,
+        depth: int | None = None,
+        processes: int = 1,
     ) -> None:
         self.path = find_stockfish(path)
         if nodes is None and depth is None:
             depth = DEFAULT_DEPTH
         self.limit = chess.engine.Limit(nodes=nodes, depth=depth)
-        self.pool = EnginePool(self.path, 1, {"Threads": 1, "Hash": 16})
+        # One engine per game played at once, so one game's window never waits
+        # for another's (all at idle priority: they use spare cores only).
+        self.pool = EnginePool(self.path, max(1, processes), {"Threads": 1, "Hash": 16})
 
     async def predict(self, position: Position, k: int, meter: Meter) -> list[Guess]:
         """The engine's ``k`` best moves for the player to move, best first."""
