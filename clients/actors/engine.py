@@ -179,20 +179,32 @@ class EnginePool:
         return [w.transport.get_pid() for w in self._workers]
 
     async def _take(self, priority: Priority) -> _Worker:
-        if self._idle.empty():
-            async with self._starting:
-                if self._idle.empty() and len(self._workers) < self.size:
-                    transport, engine = await chess.engine.popen_uci(self.path)
-                    worker = _Worker(transport, engine)
-                    worker.set_priority(priority)  # before its search threads start
-                    self._workers.append(worker)
-                    try:
-                        await engine.configure(self.config)
-                    except BaseException:
-                        self._discard(worker)
-                        raise
-                    return worker
-        return await self._idle.get()
+        """An idle engine, else a new one. A speculative search waits for an engine to
+        come back once the pool is full; a real search never waits for one: it starts
+        another process beyond ``size`` (dropped again when it comes back), so it is
+        never queued behind branches that are still stopping."""
+        while True:
+            if not self._idle.empty():
+                return self._idle.get_nowait()
+            real = priority is Priority.NORMAL
+            if real or len(self._workers) < self.size:
+                async with self._starting:
+                    if self._idle.empty() and (real or len(self._workers) < self.size):
+                        return await self._start(priority)
+                continue  # an engine came back meanwhile
+            return await self._idle.get()
+
+    async def _start(self, priority: Priority) -> _Worker:
+        transport, engine = await chess.engine.popen_uci(self.path)
+        worker = _Worker(transport, engine)
+        worker.set_priority(priority)  # before its search threads start
+        self._workers.append(worker)
+        try:
+            await engine.configure(self.config)
+        except BaseException:
+            self._discard(worker)
+            raise
+        return worker
 
     @contextlib.asynccontextmanager
     async def engine(
@@ -212,6 +224,9 @@ class EnginePool:
         try:
             yield Lease(worker)
         except asyncio.CancelledError:
+            # Stopping takes the engine a moment of CPU; at idle priority on a busy
+            # machine that moment could take seconds, holding the engine from others.
+            worker.set_priority(Priority.NORMAL)
             healthy = await asyncio.shield(_until_idle(worker.engine))
             raise
         except BaseException:
@@ -221,10 +236,11 @@ class EnginePool:
             raise
         finally:
             self.busy -= 1
-            if healthy and worker.engine.command is None and worker.engine.next_command is None:
+            idle = worker.engine.command is None and worker.engine.next_command is None
+            if healthy and idle and len(self._workers) <= self.size:
                 self._idle.put_nowait(worker)
             else:
-                self._discard(worker)
+                self._discard(worker)  # broken, or one too many (see _take)
 
     def _discard(self, worker: _Worker) -> None:
         if worker in self._workers:

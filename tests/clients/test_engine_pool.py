@@ -202,3 +202,25 @@ async def test_the_engine_speculator_searches_at_idle_priority() -> None:
             await task
     finally:
         await speculator.close()
+
+
+async def test_a_real_search_never_waits_for_a_branch_engine() -> None:
+    """The pool is full with a branch searching (at idle priority): a real search
+    starts an engine of its own rather than queue behind it, and the extra engine
+    is dropped again when it comes back."""
+    actor = EngineActor(EngineOptions(nodes=LONG), pool_size=1)
+    quick = EngineActor(EngineOptions(nodes=2000), pool_size=1)
+    quick.pool = actor.pool
+    try:
+        branch = asyncio.create_task(actor.act(position(MOVES), Meter(speculative=True)))
+        await searching(actor.pool)
+        move = await quick.act(position(MOVES), Meter())  # a real search, same pool
+        assert move.move in position(MOVES).legal_moves()
+        assert not branch.done()  # the branch is still searching beside it
+        assert len(actor.pool.pids) == 1  # the extra engine was dropped on return
+        branch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await branch
+        assert actor.pool.busy == 0 and len(actor.pool.pids) == 1
+    finally:
+        await actor.close()
