@@ -113,7 +113,8 @@ def speculation_table(report: SpeculationReport, title: str = "speculation") -> 
             "-" if off else f"{p.saved_s:+.1f}s",
             f"{p.actor_s:.1f}s",
             "-" if p.saved_share is None else f"{p.saved_share * 100:+.1f}%",
-            f"{p.backed_off}" + (f" ({p.last_backoff})" if p.last_backoff else ""),
+            # the reason's label ("late", "costly", "contention"); games show has it all
+            f"{p.backed_off}" + (f" ({p.last_backoff.split(':')[0]})" if p.last_backoff else ""),
         )
     return table
 
