@@ -456,8 +456,23 @@ def next_games(
         limit = limits.get(name)
         return limit is None or busy.get(name, 0) < limit
 
+    # Busiest first: players who can hold only a few games at once set the
+    # tournament's critical path, so the pairings that hold most of that path
+    # start first and the others fill the free slots. Plan order breaks ties.
+    load: dict[str, int] = {}
+    for p in pending:
+        for name in (p.white, p.black):
+            load[name] = load.get(name, 0) + 1
+
+    def pressure(p: Pairing) -> float:
+        def one(name: str) -> float:
+            limit = limits.get(name)
+            return 0.0 if limit is None else load[name] / limit
+
+        return one(p.white) + one(p.black)
+
     chosen: list[Pairing] = []
-    for pairing in pending:
+    for pairing in sorted(pending, key=pressure, reverse=True):
         if len(running) + len(chosen) >= concurrency:
             break
         if not (has_room(pairing.white) and has_room(pairing.black)):

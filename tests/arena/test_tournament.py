@@ -257,8 +257,12 @@ def test_next_games_fills_each_players_capacity() -> None:
     assert next_games([p("b", "a")], [p("a", "b")], 2, one) == []
     assert next_games([p("b", "a")], [], 2, one) == [p("b", "a")]
     assert next_games(pending, [p("x", "y"), p("z", "w")], 2) == []
-    # Mixed: "a" holds two games, "b" one.
-    assert next_games(pending, [], 4, {"a": 2, "b": 1}) == [p("a", "b"), p("c", "d"), p("a", "c")]
+    # Mixed: "a" holds two games, "b" one; the busiest players' games go first.
+    assert next_games(pending, [], 4, {"a": 2, "b": 1}) == [p("a", "b"), p("a", "c"), p("c", "d")]
+    # Two one-slot players who meet late in the plan meet first: that game holds
+    # both of their queues, the unlimited players' games fill in beside it.
+    late = [p("a", "x"), p("b", "y"), p("x", "y"), p("a", "b")]
+    assert next_games(late, [], 2, {"a": 1, "b": 1}) == [p("a", "b"), p("x", "y")]
 
 
 async def test_resume_by_id_reads_the_stored_configuration(tmp_path: Path) -> None:
