@@ -7,15 +7,13 @@ from the mover's point of view at a temperature of :data:`TEMPERATURE_CP`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 from collections.abc import Sequence
 
 import chess
 import chess.engine
 
-from clients.actors.engine import EnginePool, find_stockfish
+from clients.actors.engine import EnginePool, find_stockfish, search
 from clients.actors.priority import Priority
 from clients.speculation import Guess, Meter, Position
 
@@ -48,31 +46,6 @@ def softmax_cp(scores: Sequence[int], temperature: float = TEMPERATURE_CP) -> li
     weights = [math.exp((s - best) / temperature) for s in scores]
     total = sum(weights)
     return [w / total for w in weights]
-
-
-async def _analyse(
-    engine: chess.engine.UciProtocol, board: chess.Board, limit: chess.engine.Limit, k: int
-) -> list[chess.engine.InfoDict]:
-    """``engine.analyse(board, limit, multipv=k)`` in a fresh game, cancellable at any point.
-
-    A fresh game starts with ``ucinewgame`` and ``isready``, and python-chess
-    (1.11) cannot cancel an analysis before ``readyok``: it would then set the
-    result of the cancelled future, and the loop would log ``InvalidStateError``.
-    (The pool's check that a cancelled engine is idle issues a command, and
-    python-chess cancels the running command's future when a new one comes.)
-    So the start is shielded: a caller cancelled meanwhile waits for it (a few
-    milliseconds), stops the search, and only then lets the pool take over.
-    """
-    start = asyncio.ensure_future(engine.analysis(board, limit, multipv=k, game=object()))
-    try:
-        analysis = await asyncio.shield(start)
-    except asyncio.CancelledError:
-        with contextlib.suppress(chess.engine.EngineError):
-            (await asyncio.shield(start)).stop()
-        raise
-    with analysis:  # leaving it stops the search (on cancellation too)
-        await analysis.wait()
-    return analysis.multipv
 
 
 class EngineSpeculator:
@@ -111,7 +84,7 @@ class EngineSpeculator:
         # Always spare capacity only: a prediction is worth nothing once it takes
         # CPU from a real search (its own player's or another game's).
         async with self.pool.engine(Priority.IDLE) as engine:
-            infos = await _analyse(engine, board, self.limit, k)
+            _, infos = await search(engine, board, self.limit, multipv=k)
         legal = set(position.legal_moves())
         moves: list[str] = []
         scores: list[int] = []

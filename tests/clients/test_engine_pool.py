@@ -88,7 +88,7 @@ STEPS: list[tuple[str | None, str | None]] = [
     (None, "readyok"),  # go is about to be sent
     ("position", None),
     ("go", None),
-    (None, "info"),  # searching
+    (None, "info"),  # searching; cancelled again at every info line while it stops
 ]
 
 
