@@ -103,9 +103,8 @@ class EngineSpeculator:
         return [Guess(move, prob) for move, prob in ranked[:k]]
 
     async def check(self) -> None:
-        """Start an engine and apply the options now (a bad option fails here)."""
-        async with self.pool.lease():
-            pass
+        """Start the engines and apply the options now (a bad option fails here)."""
+        await self.pool.start()
 
     async def close(self) -> None:
         """Stop the engine process."""
