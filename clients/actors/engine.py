@@ -225,6 +225,7 @@ class EnginePool:
         self._returned = asyncio.Event()
         """Set whenever an engine comes back (speculative searches wait on it)."""
         self._workers: list[_Worker] = []
+        self._discarded: list[_Worker] = []
         self._starting = asyncio.Lock()
         self._uses = itertools.count(1)
         self.busy = 0
@@ -320,7 +321,10 @@ class EnginePool:
     def _discard(self, worker: _Worker) -> None:
         if worker in self._workers:
             self._workers.remove(worker)
-        worker.transport.close()
+        worker.transport.close()  # kills the process if it still runs
+        # :meth:`close` waits until they are reaped (the loop may close after it)
+        self._discarded = [w for w in self._discarded if not w.engine.returncode.done()]
+        self._discarded.append(worker)
 
     async def start(self) -> None:
         """Start every engine of the pool now (in parallel), so that no search, a real
@@ -345,6 +349,11 @@ class EnginePool:
                 async with asyncio.timeout(5):
                     await worker.engine.quit()
             worker.transport.close()
+        discarded, self._discarded = self._discarded, []
+        for worker in discarded:
+            with contextlib.suppress(asyncio.TimeoutError, chess.engine.EngineError):
+                async with asyncio.timeout(5):
+                    await asyncio.shield(worker.engine.returncode)
 
 
 @dataclass(eq=False)
