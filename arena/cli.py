@@ -584,7 +584,7 @@ def play(
                 on_event=show,
             )
         )
-    except (GameError, EngineNotFoundError) as exc:
+    except (GameError, EngineNotFoundError, PlayerSpecError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
         f"{result.players[0]} vs {result.players[1]}: {result.result} ({result.reason}) "

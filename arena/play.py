@@ -20,7 +20,7 @@ from arena.match import MatchConfig
 from arena.protocol import GameOver, StateEvent, parse_server_message
 from arena.serve import running_server
 from arena.store import BotRow
-from clients.players import PlayerSpec
+from clients.players import PlayerSpec, PlayerSpecError
 from clients.sdk import BotClient
 from games import get_game, replay
 
@@ -190,6 +190,11 @@ async def play_game(
     players = () if in_processes else (specs[0].build(), specs[1].build())
     names = bot_names(specs)
     try:
+        for spec, player in zip(specs, players, strict=False):
+            try:
+                await player.check()  # a bad engine option fails here, before any game
+            except Exception as exc:
+                raise PlayerSpecError(f"player {spec.text!r} cannot play: {exc}") from None
         async with running_server(db) as server:
             store = server.store
             bots = (

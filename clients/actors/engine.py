@@ -216,11 +216,19 @@ class EnginePool:
     """
 
     def __init__(
-        self, path: str, size: int, config: dict[str, chess.engine.ConfigValue] | None = None
+        self,
+        path: str,
+        size: int,
+        config: dict[str, chess.engine.ConfigValue] | None = None,
+        optional: frozenset[str] = frozenset(),
     ) -> None:
         self.path = path
         self.size = size
         self.config = config or {}
+        self.optional = optional
+        """Options of ``config`` to leave out for an engine that does not have them
+        (defaults nobody asked for, e.g. ``Threads`` for an engine without threads);
+        any other unknown option is an error."""
         self._idle: list[_Worker] = []
         self._returned = asyncio.Event()
         """Set whenever an engine comes back (speculative searches wait on it)."""
@@ -272,8 +280,13 @@ class EnginePool:
         worker = _Worker(transport, engine)
         worker.set_priority(priority)  # before its search threads start
         self._workers.append(worker)
+        config = {
+            name: value
+            for name, value in self.config.items()
+            if name not in self.optional or name in engine.options
+        }
         try:
-            await engine.configure(self.config)
+            await engine.configure(config)
         except BaseException:
             self._discard(worker)
             raise
@@ -398,7 +411,16 @@ class EngineActor:
     def __init__(self, options: EngineOptions | None = None, pool_size: int = 1) -> None:
         self.options = options or EngineOptions()
         self.path = find_stockfish(self.options.path)
-        self.pool = EnginePool(self.path, pool_size, self.options.uci_config())
+        defaults = EngineOptions()
+        optional = frozenset(
+            name
+            for name, given, default in (
+                ("Threads", self.options.threads, defaults.threads),
+                ("Hash", self.options.hash, defaults.hash),
+            )
+            if given == default
+        )
+        self.pool = EnginePool(self.path, pool_size, self.options.uci_config(), optional)
         self.clock: tuple[tuple[int | None, int | None], str] = ((None, None), "none")
         """The arena clocks and time control, used when no fixed limit is set."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -316,12 +317,28 @@ async def test_two_players_play_two_games_at_once(tmp_path: Path) -> None:
         assert sum(1 for s, f in spans if s <= start < f) <= 2
 
 
-async def test_a_player_that_cannot_start_refuses_the_tournament(tmp_path: Path) -> None:
-    """A bad engine option (a hash Stockfish does not allow) is found before any game,
-    with the player and the cause; nothing is stored."""
+TOGA = shutil.which("toga2") or ("/usr/games/toga2" if Path("/usr/games/toga2").exists() else None)
+
+
+@pytest.mark.parametrize(
+    ("spec", "cause"),
+    [
+        ("stockfish:hash=999999999", "Hash"),  # beyond what Stockfish allows
+        pytest.param(
+            f"stockfish:path={TOGA},skill=5",  # Toga II has no Skill Level
+            "Skill Level",
+            marks=pytest.mark.skipif(TOGA is None, reason="Debian's toga2 is not installed"),
+        ),
+    ],
+)
+async def test_a_player_that_cannot_start_refuses_the_tournament(
+    tmp_path: Path, spec: str, cause: str
+) -> None:
+    """A bad engine option is found before any game, with the player and the cause;
+    nothing is stored."""
     db = str(tmp_path / "bad.db")
-    bad = engine_match(players=[ENGINES[0], {"name": "broken", "spec": "stockfish:hash=999999999"}])
-    with pytest.raises(TournamentConfigError, match=r"player 'broken' .* cannot play: .*Hash"):
+    bad = engine_match(players=[ENGINES[0], {"name": "broken", "spec": spec}])
+    with pytest.raises(TournamentConfigError, match=rf"player 'broken' .* cannot play: .*{cause}"):
         await TournamentRunner(db, bad).run()
     store = await Store.open(db)
     try:
