@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from typing import Any
 
 import click
@@ -344,13 +345,15 @@ DEMO_PLAYERS = (
 )
 
 
-def demo_config(max_plies: int, concurrency: int) -> TournamentConfig:
-    """The demo: a short round-robin on the embedded default, speculation on."""
+def demo_config(max_plies: int, concurrency: int, speculation: bool = True) -> TournamentConfig:
+    """The demo: a short round-robin on the embedded default, speculation on (or,
+    to compare, off for every player: the same games with deterministic players)."""
     from arena.tournament.config import config_from_dict
 
+    players = [{"name": n, "spec": s if speculation else f"{s},spec=none"} for n, s in DEMO_PLAYERS]
     return config_from_dict(
         {
-            "name": f"demo-{max_plies}",
+            "name": f"demo-{max_plies}" + ("" if speculation else "-no-speculation"),
             "game": "chess",
             "format": "round-robin",
             "openings": "bundled",
@@ -358,7 +361,7 @@ def demo_config(max_plies: int, concurrency: int) -> TournamentConfig:
             "time_control": "none",
             "max_plies": max_plies,
             "concurrency": concurrency,
-            "players": [{"name": n, "spec": s} for n, s in DEMO_PLAYERS],
+            "players": players,
             "anchor": {"player": "random", "rating": 0},
         },
         source="demo",
@@ -373,11 +376,21 @@ def demo_config(max_plies: int, concurrency: int) -> TournamentConfig:
 @click.option("--concurrency", default=2, show_default=True, help="Games at once.")
 @click.option("--no-serve", is_flag=True, help="Exit at the end instead of serving the pages.")
 @click.option("--port", default=8000, show_default=True, help="Port of the pages afterwards.")
-def demo(db: str, max_plies: int, concurrency: int, no_serve: bool, port: int) -> None:
+@click.option(
+    "--speculation/--no-speculation",
+    default=True,
+    show_default=True,
+    help="Off: the same tournament with no player speculating, to compare wall-clocks.",
+)
+def demo(
+    db: str, max_plies: int, concurrency: int, no_serve: bool, port: int, speculation: bool
+) -> None:
     """The main job: a round-robin among built-in players with speculation on
     (two local Gemma 3 270M players, two Stockfish strengths, random), no key,
-    no network; prints the leaderboard, then serves the pages until Ctrl-C."""
-    config = demo_config(max_plies, concurrency)
+    no network; prints the leaderboard and what speculation did, then serves the
+    pages until Ctrl-C."""
+    config = demo_config(max_plies, concurrency, speculation)
+    started = time.perf_counter()
     console.print(
         f"demo: round-robin of {len(config.players)} players, "
         f"{len(config.players) * (len(config.players) - 1)} games, stored in {db}"
@@ -389,9 +402,11 @@ def demo(db: str, max_plies: int, concurrency: int, no_serve: bool, port: int) -
     board = asyncio.run(_show_leaderboard(db, tournament_id, None))
     console.print(leaderboard_table(board, title=f"demo leaderboard ({tournament_id})"))
     report = asyncio.run(_speculation(db, tournament_id))
-    console.print(speculation_table(report, title="what speculation did in this run"))
-    llm_names = [n for n, spec in DEMO_PLAYERS if spec.startswith(("local-llm", "llm"))]
-    console.print(speculation_sentence(report, llm_names), highlight=False)
+    if speculation:
+        console.print(speculation_table(report, title="what speculation did in this run"))
+        llm_names = [n for n, spec in DEMO_PLAYERS if spec.startswith(("local-llm", "llm"))]
+        console.print(speculation_sentence(report, llm_names), highlight=False)
+    console.print(f"tournament wall-clock: {time.perf_counter() - started:.1f} s", highlight=False)
     if no_serve:
         return
     from arena.serve import running_server
