@@ -399,6 +399,7 @@ def demo(
         tournament_id = asyncio.run(run_with_progress(db, config, again=True))
     except TournamentConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    elapsed = time.perf_counter() - started
     board = asyncio.run(_show_leaderboard(db, tournament_id, None))
     console.print(leaderboard_table(board, title=f"demo leaderboard ({tournament_id})"))
     report = asyncio.run(_speculation(db, tournament_id))
@@ -406,7 +407,7 @@ def demo(
         console.print(speculation_table(report, title="what speculation did in this run"))
         llm_names = [n for n, spec in DEMO_PLAYERS if spec.startswith(("local-llm", "llm"))]
         console.print(speculation_sentence(report, llm_names), highlight=False)
-    console.print(f"tournament wall-clock: {time.perf_counter() - started:.1f} s", highlight=False)
+    console.print(f"tournament wall-clock: {elapsed:.1f} s", highlight=False)
     if no_serve:
         return
     from arena.serve import running_server
