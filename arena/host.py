@@ -819,7 +819,11 @@ class Host:
     async def _on_resign(self, peer: Peer, msg: Resign) -> None:
         hosted, seat = await self._seat(peer, msg.game_id)
         async with hosted.lock:
-            match = hosted.match.resign(seat, self._now(), msg.reason)
+            # Only the arena's own players may end a game unrated: an outside bot
+            # could otherwise turn any lost game into no result. Its engine error
+            # is recorded as such but scored as a loss, as cutechess-cli scores a crash.
+            builtin = peer.bot is not None and peer.bot.kind == "builtin"
+            match = hosted.match.resign(seat, self._now(), msg.reason, rated=not builtin)
             await self._commit(hosted, Transition(match=match), received_at=now_ms(), meta=None)
 
     async def _on_seek(self, peer: Peer, msg: Seek) -> None:

@@ -282,21 +282,29 @@ class Match:
             return self
         return replace(self, clock=self.clock.start(now_ms))
 
-    def resign(self, seat: int, now_ms: float | None = None, reason: str | None = None) -> Match:
+    def resign(
+        self,
+        seat: int,
+        now_ms: float | None = None,
+        reason: str | None = None,
+        *,
+        rated: bool = False,
+    ) -> Match:
         """``seat`` resigns; the other seat wins (also while the match is paused).
 
         With ``now_ms``, the mover's clock is charged for its time so far. With a
         ``reason`` (``engine_error``: the player's program failed), the game ends
-        without a result instead, like an interrupted game: a crash says nothing
-        about strength, so it is not rated.
+        with that reason and, unless ``rated``, without a result, like an
+        interrupted game: a crash of the arena's own player says nothing about
+        strength. (The host rates an outside bot's crash as its loss.)
         """
         if self.status not in (MatchStatus.ACTIVE, MatchStatus.PAUSED):
             raise MatchError(
                 ErrorCode.GAME_FINISHED, f"cannot resign: match is {self.status.value}"
             )
-        if reason is not None:
+        if reason is not None and not rated:
             return self._charged(now_ms).abort(reason)
-        return self._charged(now_ms)._finish(1 - seat, "resign")
+        return self._charged(now_ms)._finish(1 - seat, reason or "resign")
 
     def _charged(self, now_ms: float | None) -> Match:
         """The match with the running clock charged to the mover up to ``now_ms``."""

@@ -20,6 +20,7 @@ from arena.match import MatchConfig
 from arena.protocol import GameOver, StateEvent, parse_server_message
 from arena.serve import running_server
 from arena.store import BotRow
+from clients.player import SpeculativePlayer
 from clients.players import PlayerSpec, PlayerSpecError
 from clients.sdk import BotClient
 from games import get_game, replay
@@ -158,6 +159,27 @@ async def _read_all(proc: asyncio.subprocess.Process) -> bytes:
     return await proc.stderr.read()
 
 
+async def check_players(specs: Sequence[PlayerSpec], players: Sequence[SpeculativePlayer]) -> None:
+    """Start what each player needs now (an engine with its options, ...): a player
+    that cannot play is a :class:`PlayerSpecError` naming it and the cause, before any
+    game. Players that will run in processes of their own (``players`` empty) are
+    built and checked here, then closed."""
+    own = not players
+    built: list[SpeculativePlayer] = []
+    try:
+        for i, spec in enumerate(specs):
+            try:
+                player = spec.build() if own else players[i]
+                built.append(player)
+                await player.check()
+            except Exception as exc:  # a missing engine binary, a bad option, ...
+                raise PlayerSpecError(f"player {spec.text!r} cannot play: {exc}") from None
+    finally:
+        if own:
+            for player in built:
+                await player.close()
+
+
 def bot_names(specs: tuple[PlayerSpec, PlayerSpec]) -> tuple[str, str]:
     """Bot names for two players: their specs, made distinct when equal."""
     first, second = specs[0].text, specs[1].text
@@ -190,11 +212,7 @@ async def play_game(
     players = () if in_processes else (specs[0].build(), specs[1].build())
     names = bot_names(specs)
     try:
-        for spec, player in zip(specs, players, strict=False):
-            try:
-                await player.check()  # a bad engine option fails here, before any game
-            except Exception as exc:
-                raise PlayerSpecError(f"player {spec.text!r} cannot play: {exc}") from None
+        await check_players(specs, players)
         async with running_server(db) as server:
             store = server.store
             bots = (

@@ -4,7 +4,9 @@ The account the main job (``arena demo``) ends with, and ``arena tournament
 show --speculation``: for each player, the moves it speculated on (a window was
 open: ``hit`` or ``miss``), the predictions that counted, top-1/top-k, the time
 it saved (``actor_ms - response_ms`` over those moves, negative when it cost),
-that as a share of its actor time, and how many moves it played while its
+that as a share of its actor time over all its moves (the time it would have
+spent without speculation: moves played backed off count there too, at no
+saving), and how many moves it played while its
 adaptive policy had backed off, with the last reason. Players that never
 speculated get no share (``None``): the harness's cost of every move is not a
 saving or a cost of speculation.

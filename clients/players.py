@@ -88,7 +88,7 @@ class PlayerKind:
     (branches, and other games played at once)."""
     default_speculation: tuple[tuple[str, str], ...] = ()
     """Speculation options this kind uses unless the spec says otherwise."""
-    max_games: int | None = None
+    games_at_once: int | None = None
     """Games one player of this kind can play at once (``None``: no limit of its
     own; each game gets its own engine process or parallel calls)."""
 
@@ -114,7 +114,7 @@ PLAYER_KINDS: dict[str, PlayerKind] = {
             LocalLLMOptions,
             lambda options, _slots: LocalLLMActor(options),
             default_speculation=(("spec", "llm"), ("k", "1")),
-            max_games=1,  # one llama.cpp server with one slot
+            games_at_once=1,  # one llama.cpp server with one slot
         ),
         PlayerKind(
             "llm",

@@ -122,6 +122,11 @@ class Meter:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     speculative: bool = False
+    busy_ms: float | None = None
+    """The time the call computed, where the callee can tell it from its wall
+    time: a branch at idle priority may wait for CPU, and its actor time is what
+    the call takes on its own, not how long it waited (an engine reports its
+    search's CPU time)."""
     _promote: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
@@ -431,8 +436,8 @@ class Payoff:
     CPU, or slower than the opponent), else by the time it saved on a hit or
     cost on a miss. Over the last ``samples`` windows, speculation backs off
     when most were late, or when together they cost more than they saved.
-    While backed off no window opens; after ``retry_every`` skipped windows it
-    probes again (``samples`` windows), and each back-off in a row doubles the
+    While backed off no window opens; after ``retry_every`` skipped windows the
+    next one probes again (``samples`` windows), and each back-off in a row doubles the
     wait, up to ``max_retry``. :attr:`reason` says why it backed off.
     A player keeps one of these for all its games.
     """
@@ -485,8 +490,8 @@ class Payoff:
         if not self.backed_off:
             return True
         self._skipped += 1
-        if self._skipped < self._wait:
-            return False
+        if self._skipped <= self._wait:
+            return False  # ``_wait`` windows are skipped; the next one probes
         self.reason = None  # probe again
         self._wait = min(self.max_retry, self._wait * 2)
         return True
@@ -835,9 +840,12 @@ class Speculation:
     async def _run_branch(self, branch: _Branch) -> ActorResult:
         action = await self.actor.act(branch.position, branch.meter)
         branch.ended = time.perf_counter()
+        ms = (branch.ended - branch.started) * 1000.0
+        if branch.meter.busy_ms is not None:
+            ms = min(ms, branch.meter.busy_ms)  # not the time it waited for a core
         result = ActorResult(
             move=branch.position.game.normalize_move(branch.position.state, action.move),
-            ms=(branch.ended - branch.started) * 1000.0,
+            ms=ms,
             prompt_tokens=branch.meter.prompt_tokens,
             completion_tokens=branch.meter.completion_tokens,
             comment=action.comment,

@@ -216,11 +216,11 @@ def engines(
         spec=spec,
         progress=progress,
     )
+    from clients.actors.engine import EngineNotFoundError
+
     try:
         result = asyncio.run(run.run())
-    except MovesDifferError as exc:
-        raise click.ClickException(str(exc)) from None
-    except ValueError as exc:
+    except (MovesDifferError, ValueError, EngineNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=1))
@@ -242,8 +242,12 @@ def priority(nodes: int, busy: int | None, rounds: int, as_json: bool) -> None:
     """A real search's node rate alone, beside idle-priority searches (as speculation
     runs) and beside normal-priority ones, on every core."""
     from arena.bench.priority import MODES, run_priority_bench
+    from clients.actors.engine import EngineNotFoundError
 
-    result = asyncio.run(run_priority_bench(nodes=nodes, busy=busy, rounds=rounds))
+    try:
+        result = asyncio.run(run_priority_bench(nodes=nodes, busy=busy, rounds=rounds))
+    except EngineNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=1))
         return

@@ -28,7 +28,7 @@ Example::
     [[players]]
     name = "mybot"
     kind = "external"           # a registered bot that connects by itself
-    max_games = 2               # games it plays at once (external default 1)
+    games_at_once = 2           # games it plays at once (external default 1)
 
 Every player becomes a ``KIND:key=value,...`` spec checked by
 :func:`clients.players.parse_player_spec`, so a tournament file accepts
@@ -74,7 +74,7 @@ class PlayerEntry:
 
     name: str
     spec: str
-    max_games: int | None = None
+    games_at_once: int | None = None
     """Games this player may play at once (``None``: its kind's default, see
     :attr:`TournamentConfig.capacity`)."""
 
@@ -117,7 +117,7 @@ class TournamentConfig:
     def capacity(self) -> dict[str, int | None]:
         """Games each player may play at once (``None``: as many as ``concurrency``).
 
-        A player's own ``max_games`` if set; else one for an external bot (it may
+        A player's own ``games_at_once`` if set; else one for an external bot (it may
         not be written for more) and the default of its kind for a built-in one
         (one for a local model on a one-slot server, no limit for the others:
         an engine player searches each game on an engine process of its own)."""
@@ -125,12 +125,12 @@ class TournamentConfig:
 
         out: dict[str, int | None] = {}
         for p in self.players:
-            if p.max_games is not None:
-                out[p.name] = p.max_games
+            if p.games_at_once is not None:
+                out[p.name] = p.games_at_once
             elif p.external:
                 out[p.name] = 1
             else:
-                out[p.name] = parse_player_spec(p.spec).kind.max_games
+                out[p.name] = parse_player_spec(p.spec).kind.games_at_once
         return out
 
 
@@ -144,17 +144,17 @@ def _player(raw: Any, index: int) -> PlayerEntry:
     where = f"players[{index}]"
     if not isinstance(raw, dict):
         raise TournamentConfigError(f"{where}: expected a table, got {raw!r}")
-    unknown = set(raw) - {"name", "kind", "options", "speculation", "spec", "max_games"}
+    unknown = set(raw) - {"name", "kind", "options", "speculation", "spec", "games_at_once"}
     if unknown:
         raise TournamentConfigError(
             f"{where}: unknown keys {sorted(unknown)}; "
-            "valid: name, kind, options, speculation, spec, max_games"
+            "valid: name, kind, options, speculation, spec, games_at_once"
         )
-    max_games = raw.get("max_games")
-    if max_games is not None and (
-        isinstance(max_games, bool) or not isinstance(max_games, int) or max_games < 1
+    games_at_once = raw.get("games_at_once")
+    if games_at_once is not None and (
+        isinstance(games_at_once, bool) or not isinstance(games_at_once, int) or games_at_once < 1
     ):
-        raise TournamentConfigError(f"{where}: max_games must be a whole number >= 1")
+        raise TournamentConfigError(f"{where}: games_at_once must be a whole number >= 1")
     if "spec" in raw:
         if "kind" in raw:
             raise TournamentConfigError(f"{where}: give either 'spec' or 'kind', not both")
@@ -168,7 +168,7 @@ def _player(raw: Any, index: int) -> PlayerEntry:
     if text == EXTERNAL:
         if not raw.get("name"):
             raise TournamentConfigError(f"{where}: an external player needs the bot's 'name'")
-        return PlayerEntry(name=str(raw["name"]), spec=EXTERNAL, max_games=max_games)
+        return PlayerEntry(name=str(raw["name"]), spec=EXTERNAL, games_at_once=games_at_once)
     # imported here: the player kinds pull in LLM clients and engines, which a
     # tournament of external bots (run by `arena serve`) never needs
     from clients.players import parse_player_spec
@@ -178,7 +178,7 @@ def _player(raw: Any, index: int) -> PlayerEntry:
     except ValueError as exc:  # PlayerSpecError included
         raise TournamentConfigError(f"{where}: {exc}") from None
     name = str(raw.get("name") or text)
-    return PlayerEntry(name=name, spec=text, max_games=max_games)
+    return PlayerEntry(name=name, spec=text, games_at_once=games_at_once)
 
 
 def config_from_dict(data: dict[str, Any], *, source: str = "tournament") -> TournamentConfig:

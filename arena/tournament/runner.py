@@ -147,6 +147,7 @@ class TournamentRunner:
         players must be registered bots, which connect by themselves.
         """
         store = server.store
+        await self._refuse_if_finished(store)  # before any engine is started for nothing
         players = await self._players()  # checked before anything is stored
         try:
             tournament_id = await self._tournament(store)
@@ -199,11 +200,11 @@ class TournamentRunner:
                 games = min(
                     self.config.concurrency, capacity[entry.name] or self.config.concurrency
                 )
-                player = parse_player_spec(entry.spec).build(parallel_games=games)
-                players[entry.name] = player
                 try:
+                    player = parse_player_spec(entry.spec).build(parallel_games=games)
+                    players[entry.name] = player
                     await player.check()
-                except Exception as exc:
+                except Exception as exc:  # a missing engine binary, a bad option, ...
                     raise TournamentConfigError(
                         f"player {entry.name!r} ({entry.spec}) cannot play: {exc}"
                     ) from None
@@ -212,6 +213,12 @@ class TournamentRunner:
                 await player.close()
             raise
         return players
+
+    async def _refuse_if_finished(self, store: Store) -> None:
+        if self.tournament_id is None and not self.again:
+            existing = await store.find_tournament(self.config.name)
+            if existing is not None and existing.status == "finished":
+                raise TournamentFinishedError(existing.id, self.config.name)
 
     async def _tournament(self, store: Store) -> str:
         if self.tournament_id is not None:

@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import chess
 import chess.engine
 
 from arena.clock import TimeControl
-from clients.actors.priority import Priority, set_priority
+from clients.actors.priority import Priority, can_promote, cpu_ms, set_priority
 from clients.speculation import Action, ActorFailure, Meter, Position
 
 __all__ = [
@@ -181,8 +181,11 @@ async def search(
     try:
         analysis = await asyncio.shield(start)
     except asyncio.CancelledError:
-        with contextlib.suppress(chess.engine.EngineError):
-            (await asyncio.shield(start)).stop()
+        # An engine that never answers ``isready`` is given up (and replaced) rather
+        # than waited for without end.
+        with contextlib.suppress(chess.engine.EngineError, TimeoutError):
+            async with asyncio.timeout(STOP_DEADLINE_S):
+                (await asyncio.shield(start)).stop()
         raise
     with analysis:  # leaving it stops the search (on cancellation too)
         best = await analysis.wait()
@@ -200,9 +203,8 @@ class _Worker:
     """When a real search last borrowed it (a counter; 0: never)."""
 
     def set_priority(self, priority: Priority) -> None:
-        if priority is not self.priority:
-            self.priority = priority
-            set_priority(self.transport.get_pid(), priority)
+        if priority is not self.priority and set_priority(self.transport.get_pid(), priority):
+            self.priority = priority  # only once done: a refused change is tried again
 
 
 class EnginePool:
@@ -257,23 +259,30 @@ class EnginePool:
         self._idle.remove(worker)
         return worker
 
-    async def _take(self, priority: Priority) -> _Worker:
+    async def _take(self, priority: Priority, promoted: Callable[[], bool]) -> _Worker:
         """An idle engine, else a new one. A speculative search waits for an engine to
         come back once the pool is full; a real search never waits for one: it starts
         another process beyond ``size`` (dropped again when it comes back), so it is
-        never queued behind branches that are still stopping."""
-        real = priority is Priority.NORMAL
+        never queued behind branches that are still stopping. ``promoted()`` turns
+        true when a waiting speculative search became the real one (a hit)."""
         while True:
-            worker = self._pick(priority)
+            real = priority is Priority.NORMAL or promoted()
+            worker = self._pick(Priority.NORMAL if real else priority)
             if worker is not None:
                 return worker
-            if real or len(self._workers) < self.size:
-                async with self._starting:
-                    if not self._idle and (real or len(self._workers) < self.size):
+            if real:
+                return await self._start(Priority.NORMAL)
+            if len(self._workers) < self.size:
+                async with self._starting:  # speculative starts stay within ``size``
+                    if not self._idle and len(self._workers) < self.size:
                         return await self._start(priority)
                 continue  # an engine came back meanwhile
             self._returned.clear()
             await self._returned.wait()
+
+    def wake(self) -> None:
+        """Let waiting searches look again (one of them became the real search)."""
+        self._returned.set()
 
     async def _start(self, priority: Priority) -> _Worker:
         transport, engine = await chess.engine.popen_uci(self.path)
@@ -301,9 +310,14 @@ class EnginePool:
             yield lease.engine
 
     @contextlib.asynccontextmanager
-    async def lease(self, priority: Priority = Priority.NORMAL) -> AsyncIterator[Lease]:
-        """Borrow an idle engine at ``priority``, as a :class:`Lease`."""
-        worker = await self._take(priority)
+    async def lease(
+        self, priority: Priority = Priority.NORMAL, promoted: Callable[[], bool] = lambda: False
+    ) -> AsyncIterator[Lease]:
+        """Borrow an idle engine at ``priority``, as a :class:`Lease`; a speculative
+        request that ``promoted()`` meanwhile is served as a real one (see :meth:`wake`)."""
+        worker = await self._take(priority, promoted)
+        if promoted():
+            priority = Priority.NORMAL
         worker.set_priority(priority)
         if priority is Priority.NORMAL:
             worker.real_use = next(self._uses)
@@ -314,7 +328,8 @@ class EnginePool:
         except asyncio.CancelledError:
             # Stopping takes the engine a moment of CPU; at idle priority on a busy
             # machine that moment could take seconds, holding the engine from others.
-            worker.set_priority(Priority.NORMAL)
+            if can_promote():
+                worker.set_priority(Priority.NORMAL)
             healthy = await _uncancellable(_until_idle(worker.engine))
             raise
         except BaseException:
@@ -338,6 +353,7 @@ class EnginePool:
         # :meth:`close` waits until they are reaped (the loop may close after it)
         self._discarded = [w for w in self._discarded if not w.engine.returncode.done()]
         self._discarded.append(worker)
+        self._returned.set()  # a place in the pool is free: a waiter may start an engine
 
     async def start(self) -> None:
         """Start every engine of the pool now (in parallel), so that no search, a real
@@ -345,7 +361,7 @@ class EnginePool:
         busy machine)."""
         missing = self.size - len(self._workers)
         started = await asyncio.gather(
-            *(self._take(Priority.NORMAL) for _ in range(missing)), return_exceptions=True
+            *(self._start(Priority.NORMAL) for _ in range(missing)), return_exceptions=True
         )
         for worker in started:
             if isinstance(worker, _Worker):
@@ -383,6 +399,10 @@ class Lease:
     def priority(self) -> Priority:
         return self._worker.priority
 
+    @property
+    def pid(self) -> int:
+        return self._worker.transport.get_pid()
+
     def promote(self) -> None:
         """Run at normal priority from now on (a speculative search became real)."""
         self._worker.set_priority(Priority.NORMAL)
@@ -404,11 +424,14 @@ class EngineActor:
     """Plays chess with a UCI engine: the actor of the ``stockfish`` player."""
 
     resource: str | None = "cpu"
-    idle_branches: bool = True
-    """Branches search at idle priority on engines of their own, so a miss need
-    not wait for them to stop before the real search starts."""
 
     def __init__(self, options: EngineOptions | None = None, pool_size: int = 1) -> None:
+        self.idle_branches = can_promote()
+        """Branches search at idle priority on engines of their own (promoted on a
+        hit), so a miss need not wait for them to stop before the real search
+        starts. Where a promotion would be refused (no ``CAP_SYS_NICE``, low
+        ``RLIMIT_NICE``) branches run at normal priority and the speculation
+        engine watches them like any actor on a shared resource."""
         self.options = options or EngineOptions()
         self.path = find_stockfish(self.options.path)
         defaults = EngineOptions()
@@ -461,15 +484,24 @@ class EngineActor:
         raise AssertionError("unreachable")
 
     async def _search(self, board: chess.Board, limit: chess.engine.Limit, meter: Meter) -> Action:
-        priority = Priority.IDLE if meter.speculative else Priority.NORMAL
-        async with self.pool.lease(priority) as lease:
-            meter.on_promote(lease.promote)
-            try:
-                # A fresh "game" per search clears the hash, so a move depends only on
-                # the position: the same game replays move for move (lossless).
-                result, _ = await search(lease.engine, board, limit)
-            finally:
-                meter.forget_promote(lease.promote)
+        priority = Priority.IDLE if meter.speculative and self.idle_branches else Priority.NORMAL
+        meter.on_promote(self.pool.wake)  # a hit while it waits for an engine: look again
+        try:
+            async with self.pool.lease(priority, lambda: not meter.speculative) as lease:
+                meter.forget_promote(self.pool.wake)
+                meter.on_promote(lease.promote)
+                pid = lease.pid
+                cpu = cpu_ms(pid) if meter.speculative else None
+                try:
+                    # A fresh "game" per search clears the hash, so a move depends only on
+                    # the position: the same game replays move for move (lossless).
+                    result, _ = await search(lease.engine, board, limit)
+                finally:
+                    meter.forget_promote(lease.promote)
+                if cpu is not None and (after := cpu_ms(pid)) is not None:
+                    meter.busy_ms = after - cpu  # a branch: its search, not its waits
+        finally:
+            meter.forget_promote(self.pool.wake)
         if result.move is None:
             raise RuntimeError(f"engine returned no move for {board.fen()}")
         return Action(result.move.uci())

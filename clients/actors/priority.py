@@ -4,9 +4,13 @@ Speculative work (a branch search, a speculator's search) must never take CPU
 from real work of any game. On Linux a process whose threads run under
 ``SCHED_IDLE`` gets a core only when no normal thread wants it: the kernel's
 own notion of "spare capacity". A branch that turns out to be the real search
-(a hit) is promoted back to ``SCHED_OTHER`` at that moment, which Linux allows
-an unprivileged process to do for its own children (since 2.6.39, within
-``RLIMIT_NICE``; nice 0 is always within it).
+(a hit) is promoted back to ``SCHED_OTHER`` at that moment. Leaving
+``SCHED_IDLE`` needs ``CAP_SYS_NICE`` (root has it) or an ``RLIMIT_NICE`` soft
+limit of 20 or more (``ulimit -e``; the default, 0, refuses it). Where a
+promotion would be refused, :func:`can_promote` says so and the engine actor
+runs its branches at normal priority instead (a branch that became the real
+search must never stay idle); speculator searches, which are never promoted,
+still run idle.
 
 The policy is per thread, and a process's threads inherit it only when they
 are created, so every thread of the process (``/proc/PID/task``) is set; a
@@ -21,11 +25,19 @@ it again on a hit. :func:`supported` says which case applies.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import os
 from pathlib import Path
 
-__all__ = ["Priority", "current_priority", "set_priority", "supported"]
+__all__ = [
+    "Priority",
+    "can_promote",
+    "cpu_ms",
+    "current_priority",
+    "set_priority",
+    "supported",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +51,35 @@ class Priority(enum.Enum):
     """Speculative work: runs only on CPU nothing else wants."""
 
 
+CAP_SYS_NICE = 23
+"""The capability's bit in ``CapEff`` (``/proc/self/status``)."""
+
+
 def supported() -> bool:
-    """Whether this platform can demote and promote processes (Linux ``SCHED_IDLE``)."""
+    """Whether this platform can put processes at idle priority (Linux ``SCHED_IDLE``)."""
     return hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE")
+
+
+@functools.cache
+def can_promote() -> bool:
+    """Whether this process may bring a child back from ``SCHED_IDLE`` to normal
+    priority: ``CAP_SYS_NICE``, or an ``RLIMIT_NICE`` soft limit that allows nice 0."""
+    if not supported():
+        return False
+    try:
+        import resource
+
+        if resource.getrlimit(resource.RLIMIT_NICE)[0] >= 20:
+            return True
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> CAP_SYS_NICE & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 def _threads(pid: int) -> list[int]:
@@ -80,3 +118,26 @@ def current_priority(pid: int) -> dict[int, Priority]:
             continue
         out[tid] = Priority.IDLE if policy == os.SCHED_IDLE else Priority.NORMAL
     return out
+
+
+def cpu_ms(pid: int) -> float | None:
+    """CPU time used so far by every thread of ``pid``, in milliseconds (``None`` where
+    the platform does not tell). From the scheduler's ``se.sum_exec_runtime``
+    (``/proc/PID/task/TID/sched``, microsecond precision) where the kernel shows
+    it, else from ``utime + stime`` (clock ticks, usually 10 ms)."""
+    total = 0.0
+    try:
+        tids = _threads(pid)
+        for tid in tids:
+            text = Path(f"/proc/{pid}/task/{tid}/sched").read_text()
+            line = next(x for x in text.splitlines() if x.startswith("se.sum_exec_runtime"))
+            total += float(line.split(":")[1])
+        return total
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None

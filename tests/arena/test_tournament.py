@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -385,3 +386,60 @@ async def test_running_a_finished_tournament_again_plays_nothing(tmp_path: Path)
         assert len(await store.list_games(limit=None)) == 6 + 2
     finally:
         await store.close()
+
+
+CRASHING_ENGINE = """\
+import sys
+import chess
+
+board = chess.Board()
+for line in sys.stdin:
+    words = line.split()
+    if not words:
+        continue
+    if words[0] == "uci":
+        print("id name crasher")
+        print("uciok", flush=True)
+    elif words[0] == "isready":
+        print("readyok", flush=True)
+    elif words[0] == "position":
+        board = chess.Board() if words[1] == "startpos" else chess.Board(" ".join(words[2:8]))
+        if "moves" in words:
+            for move in words[words.index("moves") + 1 :]:
+                board.push_uci(move)
+    elif words[0] == "go":
+        if board.ply() >= 14:  # dies in the middlegame, every time
+            sys.exit(3)
+        print("bestmove " + min(m.uci() for m in board.legal_moves), flush=True)
+    elif words[0] == "quit":
+        break
+"""
+
+
+async def test_a_player_whose_engine_dies_ends_its_games_unrated_and_not_replayed(
+    tmp_path: Path,
+) -> None:
+    """An engine that dies mid-game (after the checks): each of its games ends as
+    ``engine_error`` with no result, no rating, and is not played again."""
+    script = tmp_path / "crasher.py"
+    script.write_text(CRASHING_ENGINE)
+    engine = tmp_path / "crasher"
+    engine.write_text(f"#!/bin/sh\nexec {sys.executable} {script}\n")
+    engine.chmod(0o755)
+    db = str(tmp_path / "crash.db")
+    cfg = engine_match(
+        players=[ENGINES[1], {"name": "crasher", "spec": f"stockfish:path={engine},nodes=1"}],
+        opening_pairs=1,
+        max_plies=40,
+    )
+    tournament_id = await TournamentRunner(db, cfg).run()
+    store = await Store.open(db)
+    try:
+        games = await store.list_games(limit=None, tournament_id=tournament_id)
+        board = await build_leaderboard(store, tournament_id=tournament_id, bootstrap=0)
+        status = (await store.get_tournament(tournament_id)).status  # type: ignore[union-attr]
+    finally:
+        await store.close()
+    assert len(games) == 2 and status == "finished"
+    assert {(g.result, g.reason) for g in games} == {("*", "engine_error")}
+    assert board.games == 0  # nothing rated

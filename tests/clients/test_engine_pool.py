@@ -14,6 +14,7 @@ the real one, which then resigned the game.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,8 +22,8 @@ import chess
 import chess.engine
 import pytest
 
-from clients.actors.engine import EngineActor, EngineOptions, EnginePool
-from clients.actors.priority import Priority, current_priority, supported
+from clients.actors.engine import EngineActor, EngineOptions, EnginePool, find_stockfish
+from clients.actors.priority import Priority, can_promote, current_priority, supported
 from clients.speculation import Meter, Position
 from clients.speculators import EngineSpeculator
 from games import get_game, replay
@@ -117,19 +118,29 @@ async def test_a_branch_cancelled_at_any_step_leaves_the_engine_ready_for_the_re
 
 
 async def test_a_cancelled_search_is_stopped_not_run_to_its_limit(actor: EngineActor) -> None:
-    """Cancelled in the preamble, a 5M-node search (seconds) still ends within a second."""
+    """Cancelled in its preamble, a 5M-node search is stopped right after ``go``: the
+    engine's last report before ``bestmove`` counts a small part of the limit."""
     long_actor = EngineActor(EngineOptions(nodes=LONG), pool_size=1)
     long_actor.pool = actor.pool
     await actor.act(position(MOVES), Meter())
     engine = actor.pool._workers[0].engine
     branch = asyncio.create_task(long_actor.act(position(MOVES), Meter(speculative=True)))
     cancel_on(engine, branch, "ucinewgame", None)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    nodes: list[int] = []
+    receive = engine.line_received
+
+    def count(line: str) -> None:
+        receive(line)
+        words = line.split()
+        if words[:1] == ["info"] and "nodes" in words:
+            nodes.append(int(words[words.index("nodes") + 1]))
+
+    engine.line_received = count  # type: ignore[method-assign]
     with pytest.raises(asyncio.CancelledError):
         await branch
-    assert loop.time() - started < 1.0
+    restore(engine)
     assert engine.command is None and engine.next_command is None
+    assert max(nodes, default=0) < LONG // 10
 
 
 async def test_a_dead_engine_is_replaced_and_the_real_search_still_plays(
@@ -147,6 +158,9 @@ async def test_a_dead_engine_is_replaced_and_the_real_search_still_plays(
 # ---------------------------------------------------------------------- priority
 
 needs_sched_idle = pytest.mark.skipif(not supported(), reason="no SCHED_IDLE on this platform")
+needs_promotion = pytest.mark.skipif(
+    not can_promote(), reason="this process may not promote from SCHED_IDLE (no CAP_SYS_NICE)"
+)
 
 
 async def searching(pool: EnginePool) -> None:
@@ -160,7 +174,7 @@ def priorities(pid: int) -> set[Priority]:
     return set(current_priority(pid).values())
 
 
-@needs_sched_idle
+@needs_promotion
 async def test_branch_searches_at_idle_priority_and_is_promoted_on_a_hit() -> None:
     actor = EngineActor(EngineOptions(nodes=LONG), pool_size=2)
     try:
@@ -222,5 +236,88 @@ async def test_a_real_search_never_waits_for_a_branch_engine() -> None:
         with pytest.raises(asyncio.CancelledError):
             await branch
         assert actor.pool.busy == 0 and len(actor.pool.pids) == 1
+    finally:
+        await actor.close()
+
+
+@needs_sched_idle
+async def test_without_the_right_to_promote_branches_run_at_normal_priority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where leaving SCHED_IDLE is refused (no CAP_SYS_NICE, RLIMIT_NICE 0), a branch
+    that became the real search would stay idle: so branches are not demoted at all,
+    and a refused change is not recorded as done."""
+    monkeypatch.setattr("clients.actors.engine.can_promote", lambda: False)
+    actor = EngineActor(EngineOptions(nodes=LONG), pool_size=1)
+    assert not actor.idle_branches
+    try:
+        branch = asyncio.create_task(actor.act(position(MOVES), Meter(speculative=True)))
+        await searching(actor.pool)
+        assert priorities(actor.pool.pids[0]) == {Priority.NORMAL}
+        branch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await branch
+    finally:
+        await actor.close()
+    # A refused change (EPERM) leaves the recorded priority as it was.
+    pool = EnginePool(find_stockfish(), 1)
+    try:
+        await pool.start()
+        worker = pool._idle[0]
+        worker.set_priority(Priority.IDLE)
+        real = os.sched_setscheduler
+
+        def refuse(pid: int, policy: int, param: os.sched_param) -> None:
+            if policy != os.SCHED_IDLE:
+                raise PermissionError(1, "Operation not permitted")
+            real(pid, policy, param)
+
+        monkeypatch.setattr(os, "sched_setscheduler", refuse)
+        worker.set_priority(Priority.NORMAL)
+        assert worker.priority is Priority.IDLE
+    finally:
+        await pool.close()
+
+
+async def test_a_branch_reports_its_search_time_not_its_waits() -> None:
+    """A speculative search reports the CPU its search used (``busy_ms``): what the
+    call takes on its own, whatever it waited for a core at idle priority."""
+    actor = EngineActor(EngineOptions(nodes=20_000), pool_size=1)
+    try:
+        meter = Meter(speculative=True)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await actor.act(position(MOVES), meter)
+        wall_ms = (loop.time() - started) * 1000.0
+        assert meter.busy_ms is not None and meter.busy_ms > 0
+        real = Meter()
+        await actor.act(position(MOVES), real)
+        assert real.busy_ms is None  # a real search is timed by the wall clock
+        assert wall_ms > 0
+    finally:
+        await actor.close()
+
+
+async def test_a_branch_promoted_while_it_waits_for_an_engine_does_not_wait() -> None:
+    """The pool is full with another branch; a branch waiting for an engine becomes
+    the real search (a hit): it stops waiting and starts an engine of its own."""
+    actor = EngineActor(EngineOptions(nodes=LONG), pool_size=1)
+    quick = EngineActor(EngineOptions(nodes=2000), pool_size=1)
+    quick.pool = actor.pool
+    try:
+        first = asyncio.create_task(actor.act(position(MOVES), Meter(speculative=True)))
+        await searching(actor.pool)
+        meter = Meter(speculative=True)
+        waiting = asyncio.create_task(quick.act(position(MOVES), meter))
+        await asyncio.sleep(0)  # it reaches the pool and waits there
+        assert not waiting.done()
+        meter.promote()
+        async with asyncio.timeout(30):
+            move = await waiting
+        assert move.move in position(MOVES).legal_moves()
+        assert not first.done()
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
     finally:
         await actor.close()

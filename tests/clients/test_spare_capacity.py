@@ -8,10 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from arena.clock import TimeControl
+from arena.match import MatchConfig
 from arena.serve import RunningServer
 from clients.actors.engine import EngineActor, EngineOptions
 from clients.actors.priority import Priority, current_priority, supported
 from clients.player import SpeculativePlayer
+from clients.sdk import BotClient
 from clients.speculation import (
     Action,
     ActorFailure,
@@ -26,7 +29,6 @@ from clients.speculation import (
 from clients.speculators import ScriptedSpeculator
 from games import get_game, replay
 from tests.clients.test_engine_pool import searching
-from tests.clients.test_sdk import play
 
 
 def position(moves: list[str], game: str = "chess") -> Position:
@@ -112,11 +114,11 @@ def test_payoff_backs_off_when_windows_cost_more_than_they_save_and_probes_again
     for _ in range(3):
         payoff.record(WindowOutcome(late=False, saved_ms=-5.0))  # each miss cost 5 ms
     assert payoff.reason is not None and payoff.reason.startswith("costly")
-    assert [payoff.allow_window() for _ in range(2)] == [False, True]  # probes after 2
+    assert [payoff.allow_window() for _ in range(3)] == [False, False, True]  # skips 2
     assert payoff.reason is None
     for _ in range(3):
         payoff.record(WindowOutcome(late=False, saved_ms=-5.0))
-    assert [payoff.allow_window() for _ in range(4)] == [False, False, False, True]  # doubled
+    assert [payoff.allow_window() for _ in range(5)] == [False] * 4 + [True]  # doubled
     for _ in range(3):
         payoff.record(WindowOutcome(late=False, saved_ms=20.0))  # it pays now
     assert payoff.reason is None and payoff.allow_window()
@@ -142,10 +144,25 @@ class Crashing:
 
 
 async def test_an_engine_failure_ends_the_game_as_an_engine_error(server: RunningServer) -> None:
-    """Not a resignation: no result, reason ``engine_error``, and no rating."""
-    crashing = SpeculativePlayer(Crashing(at=4), name="crashing")
-    steady = SpeculativePlayer(Instant(), name="steady")
-    game_id = await play(server, (crashing, steady), ("crashing", "steady"))
-    row = await server.store.get_game(game_id)
-    assert row is not None and row.status == "finished"
-    assert (row.result, row.reason, row.ply) == ("*", "engine_error", 4)
+    """Not a resignation: reason ``engine_error``. For the arena's own (built-in)
+    player no result and no rating; an outside bot's crash is still its loss, so
+    that no bot can turn a lost game into no result."""
+    for kind, result in (("builtin", "*"), ("external", "0-1")):
+        crashing = SpeculativePlayer(Crashing(at=4), name=f"crashing-{kind}")
+        steady = SpeculativePlayer(Instant(), name=f"steady-{kind}")
+        bots = [
+            await server.store.add_bot(f"crashing-{kind}", kind),
+            await server.store.add_bot(f"steady-{kind}", kind),
+        ]
+        tokens = [await server.store.issue_token(b.id) for b in bots]
+        config = MatchConfig(time_control=TimeControl.parse("none"), max_plies=16)
+        game_id = await server.host.create_game("chess", (bots[0], bots[1]), config)
+        clients = [
+            BotClient(p, server.ws_url, t, max_games=1)
+            for p, t in zip((crashing, steady), tokens, strict=True)
+        ]
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(c.run() for c in clients))
+        row = await server.store.get_game(game_id)
+        assert row is not None and row.status == "finished"
+        assert (row.result, row.reason, row.ply) == (result, "engine_error", 4), kind
