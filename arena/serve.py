@@ -19,8 +19,10 @@ import uvicorn
 
 from arena.access import install_token_redaction
 from arena.host import Host
+from arena.httpprotocol import head_timeout_protocol
 from arena.limits import Limits
 from arena.server import create_app
+from arena.specpolicy import SpecPolicy
 from arena.store import Store
 from arena.wsprotocol import ReadAheadProtocol
 
@@ -98,6 +100,7 @@ async def running_server(
     recover: bool = False,
     run_tournaments: bool = False,
     allowed_origins: Collection[str] = (),
+    spec_policy: SpecPolicy | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Open the store at ``db``, serve it, and stop cleanly on exit.
 
@@ -105,7 +108,9 @@ async def running_server(
     ``recover``, every unfinished game in the store is resumed before the
     first connection is accepted (``arena serve`` does this after a crash);
     with ``run_tournaments``, the server runs the tournaments created over the
-    admin API and resumes those left running. Open connections are checked
+    admin API and resumes those left running, their players checked against
+    ``spec_policy`` (by default Debian's engines, no API key variables). Open
+    connections are checked
     against token revocations every ``limits.revocation_poll_s``.
 
     On PostgreSQL the server is a node of a cluster (:mod:`arena.cluster`):
@@ -134,7 +139,7 @@ async def running_server(
         if run_tournaments:
             from arena.tournament.service import TournamentService
 
-            service = TournamentService(store)
+            service = TournamentService(store, spec_policy or SpecPolicy.configured())
         from web.routes import routes as web_routes
 
         app = create_app(
@@ -150,12 +155,15 @@ async def running_server(
             host_name,
             port,
             ws=ReadAheadProtocol,
+            http=head_timeout_protocol(limits.http_header_timeout_s),
             # Frames are small JSON: compressing each costs more CPU than it saves
             # (an eighth of the server's time under load), so it is not offered.
             ws_per_message_deflate=False,
             ws_max_size=limits.max_message_bytes,
             ws_ping_interval=limits.ping_interval_s,
             ws_ping_timeout=limits.ping_timeout_s,
+            timeout_keep_alive=limits.http_idle_timeout_s,
+            timeout_graceful_shutdown=limits.shutdown_timeout_s,
             log_level=log_level,
         ) as bound:
             server = RunningServer(host_name, bound, store, host, service, cluster)

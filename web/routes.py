@@ -13,15 +13,19 @@ own renderer) and ``/api/games/{id}/timeline``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from arena.safejson import SafeJSONResponse as JSONResponse
+from arena.safejson import ascii_int, finite
+from arena.specpolicy import public_spec
 from arena.store import Store
 from games import GameError, get_game, replay
 from web import views
@@ -40,8 +44,15 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} ms"
 
 
+def _dumps(value: Any, **options: Any) -> str:
+    # Pages embed their data as JSON: a non-finite number would make it unparsable.
+    return json.dumps(finite(value), allow_nan=False, **options)
+
+
 templates.env.filters["pct"] = _pct
 templates.env.filters["ms"] = _ms
+templates.env.policies["json.dumps_function"] = _dumps
+templates.env.filters["public_spec"] = public_spec
 
 
 def routes(store: Store) -> list[BaseRoute]:
@@ -99,13 +110,10 @@ def routes(store: Store) -> list[BaseRoute]:
             return JSONResponse({"error": f"no game {game_id!r}"}, status_code=404)
         moves = [m.move for m in await store.get_moves(game_id)]
         raw = request.query_params.get("ply", str(len(moves)))
-        try:
-            ply = int(raw)
-        except ValueError:
-            ply = -1
-        if not 0 <= ply <= len(moves):
+        ply = ascii_int(raw, low=0, high=len(moves))
+        if ply is None:
             return JSONResponse(
-                {"error": f"ply must be an integer from 0 to {len(moves)}, got {raw!r}"},
+                {"error": f"ply must be an integer from 0 to {len(moves)}, got {raw[:20]!r}"},
                 status_code=400,
             )
         try:
@@ -134,7 +142,7 @@ def routes(store: Store) -> list[BaseRoute]:
         Route("/tournaments/{tournament_id}", tournament, name="tournament"),
         Route("/games", games, name="games"),
         Route("/games/{game_id}", game, name="game"),
-        Route("/players/{name}", player, name="player"),
+        Route("/players/{name:path}", player, name="player"),
         Route("/api/games/{game_id}/svg", board_svg),
         Route("/api/games/{game_id}/timeline", timeline),
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),

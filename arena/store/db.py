@@ -30,6 +30,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import Executable
 
 from arena.match import MoveRecord
+from arena.safejson import STORED_LIMIT, finite
 from arena.store import schema as t
 from arena.store.group import GroupCommitter, PendingMove, PendingPrediction, PendingWrite
 from arena.store.migrations import migrate
@@ -856,7 +857,8 @@ class Store:
                 committed_at=r.committed_at,
                 response_ms=r.response_ms,
                 clocks=(r.clock0_ms, r.clock1_ms),
-                meta=r.meta,
+                # finite(): a database written by an older version may hold 1e999
+                meta=finite(r.meta, STORED_LIMIT) if r.meta else r.meta,
             )
             for r in rows
         ]
@@ -895,7 +897,12 @@ class Store:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [PredictionRow(r.ply, r.seat, r.moves, r.probs, r.received_at) for r in rows]
+        return [
+            PredictionRow(
+                r.ply, r.seat, r.moves, finite(r.probs) if r.probs else r.probs, r.received_at
+            )
+            for r in rows
+        ]
 
     # ------------------------------------------------------------------ access and recovery
 
