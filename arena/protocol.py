@@ -401,7 +401,9 @@ def parse_client_frame(text: str | bytes) -> tuple[ClientMessageType, list[str]]
     saying why a frame cannot be accepted, with the frame's ``game_id``, ``ply``
     and ``type`` when it names them."""
     try:
-        raw: Any = loads(text)
+        # Numbers are checked by the models (finite, in range), so that a refusal
+        # names the field and carries the frame's game and ply.
+        raw: Any = loads(text, numbers=False)
     except JSONInputError as exc:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, str(exc)) from None
     if not isinstance(raw, dict):

@@ -79,17 +79,26 @@ def _check_depth(text: str, limit: int) -> None:
             depth -= 1
 
 
-def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse strict JSON: finite numbers only (integers within :data:`MAX_INT`), at
-    most ``max_depth`` levels of nesting; raises :class:`JSONInputError` otherwise."""
+def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, numbers: bool = True) -> Any:
+    """Parse strict JSON: at most ``max_depth`` levels of nesting and, with
+    ``numbers``, finite numbers only (integers within :data:`MAX_INT`); raises
+    :class:`JSONInputError` otherwise.
+
+    ``numbers=False`` leaves ``NaN``, ``Infinity``, ``1e999`` and big integers in
+    (as Python floats and ints) for a typed model to refuse with the field's
+    name, as :func:`arena.protocol.parse_client_frame` does.
+    """
     if isinstance(text, bytes | bytearray):
         try:
             text = bytes(text).decode()
         except UnicodeDecodeError as exc:
             raise JSONInputError(f"not UTF-8: {exc}") from None
     _check_depth(text, max_depth)
+    hooks: dict[str, Any] = (
+        {"parse_constant": _constant, "parse_float": _float, "parse_int": _int} if numbers else {}
+    )
     try:
-        return json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
+        return json.loads(text, **hooks)
     except JSONInputError:
         raise
     except RecursionError:
