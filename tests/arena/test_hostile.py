@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +17,6 @@ import websockets
 
 from arena.clock import TimeControl
 from arena.errors import ErrorCode
-from arena.headers import CONTENT_SECURITY_POLICY
 from arena.limits import Limits
 from arena.match import MatchConfig
 from arena.serve import RunningServer, running_server
