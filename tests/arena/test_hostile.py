@@ -166,19 +166,17 @@ async def test_a_flood_without_hello_does_not_lock_bots_out(tmp_path: Path) -> N
     async with running_server(str(tmp_path / "f.db")) as srv:
         _, token = await new_bot(srv, "legit")
         flood: list[Any] = []
-        refused = 0
+        refused: list[int] = []
 
         async def open_one() -> None:
-            nonlocal refused
             try:
                 flood.append(await websockets.connect(srv.ws_url, local_addr=("127.0.0.2", 0)))
             except websockets.InvalidStatus as exc:
-                assert exc.response.status_code == 503
-                refused += 1
+                refused.append(exc.response.status_code)
 
         await asyncio.gather(*(open_one() for _ in range(200)))
         limit = srv.host.limits.max_pending_hello_per_address
-        assert (len(flood), refused) == (limit, 200 - limit)
+        assert (len(flood), refused) == (limit, [503] * (200 - limit))
         async with asyncio.timeout(1.0):
             ws = await connect_bot(srv, token)  # from 127.0.0.1
         await ws.close()
