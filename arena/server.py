@@ -499,7 +499,7 @@ class _Endpoints:
     # ------------------------------------------------------------------ JSON API
 
     async def list_games(self, request: Request) -> Response:
-        raw = ascii_int(request.query_params.get("limit", "100"), low=-(10**9), high=10**9)
+        raw = ascii_int(request.query_params.get("limit", "100"), low=-(10**18), high=10**18)
         if raw is None:
             return json_error(400, "limit must be an integer (ASCII digits)")
         limit = min(1000, max(1, raw))

@@ -10,18 +10,24 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 import websockets
 
+from arena import match as match_module
 from arena.clock import TimeControl
 from arena.errors import ErrorCode
+from arena.headers import CONTENT_SECURITY_POLICY
 from arena.limits import Limits
-from arena.match import MatchConfig
+from arena.match import MAX_PLIES, Match, MatchConfig
+from arena.protocol import MAX_META_BYTES
 from arena.serve import RunningServer, running_server
+from arena.specpolicy import SpecPolicy
 from clients.players import parse_player_spec
 from clients.sdk import BotClient
+from games import get_game
 from tests.arena.test_server import expect_error, started_game, stored
 from tests.conftest import connect_bot, new_bot, recv_json, recv_type
 
@@ -223,3 +229,194 @@ async def test_spectators_are_capped_per_address(tmp_path: Path) -> None:
         assert (await recv_json(other))["type"] == "game_start"
         for ws in [*held, other]:
             await ws.close()
+
+
+# ------------------------------------------------------------- 3. specs over the admin API
+
+
+async def admin_headers(server: RunningServer) -> dict[str, str]:
+    admin = await server.store.add_bot("root", kind="admin")
+    return {"Authorization": f"Bearer {await server.store.issue_token(admin.id, 'admin')}"}
+
+
+def tournament(*specs: str, name: str = "t") -> dict[str, Any]:
+    return {
+        "name": name,
+        "players": [{"name": f"p{i}", "spec": spec} for i, spec in enumerate(specs)],
+        "openings": "none",
+        "max_plies": 2,
+        "concurrency": 1,
+    }
+
+
+async def test_admin_specs_run_only_allowed_engines_and_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the admin API an engine path outside the allow-list, a key variable outside
+    its allow-list and an openings file are refused (400) and nothing runs; an allowed
+    engine named by the list is accepted; public answers never show paths or key names."""
+    marker = tmp_path / "ran"
+    script = tmp_path / "evil.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("ARENA_TEST_SECRET", "s3cret")
+    policy = SpecPolicy.configured(api_key_envs=["ARENA_TEST_KEY"])
+    assert "stockfish" in policy.engines  # Debian's, found by default
+    async with running_server(
+        str(tmp_path / "t.db"), run_tournaments=True, spec_policy=policy
+    ) as srv:
+        headers = await admin_headers(srv)
+        async with httpx.AsyncClient(base_url=srv.url, headers=headers) as http:
+            refused = [
+                tournament(f"stockfish:path={script}", "random"),
+                tournament("stockfish:path=/bin/sh", "random"),
+                tournament("llm:model=m,base_url=http://127.0.0.1:9/v1,api_key_env=HOME", "random"),
+                tournament("llm:model=m,api_key_env=ARENA_TEST_SECRET", "random"),
+                tournament("llm:model=m", "random"),  # the default OPENAI_API_KEY is not listed
+                tournament("stockfish:threads=999", "random"),
+                tournament("random", "random") | {"openings": "/etc/passwd"},
+                tournament("random", "random")
+                | {"players": [{"name": "a/b", "spec": "random"}, {"name": "c", "spec": "random"}]},
+            ]
+            for config in refused:
+                answer = await http.post("/api/tournaments", json=config)
+                assert answer.status_code == 400, (config, answer.text)
+                assert "s3cret" not in answer.text
+            assert await srv.store.list_tournaments() == []
+            ok = await http.post(
+                "/api/tournaments",
+                json=tournament(
+                    "stockfish:path=stockfish,nodes=1",
+                    "llm:model=m,base_url=http://127.0.0.1:9/v1,api_key_env=",
+                ),
+            )
+            assert ok.status_code == 201, ok.text
+            shown = await http.get(f"/api/tournaments/{ok.json()['id']}")
+            async with asyncio.timeout(10):  # the runner registers its players as it starts
+                while await srv.store.bot_by_name("p0") is None:
+                    await asyncio.sleep(0.05)
+            page = await http.get("/players/p0")
+        assert not marker.exists()
+        assert shown.status_code == 200 and page.status_code == 200
+        for text in (shown.text, page.text):
+            assert "/usr/games" not in text and "base_url" not in text and "api_key_env" not in text
+        assert "stockfish:nodes=1" in shown.text
+        row = await srv.store.get_tournament(ok.json()["id"])
+        assert row is not None and "path=/usr/games/stockfish" in row.config["players"][0]["spec"]
+
+
+# ------------------------------------------------------------- 4. security headers
+
+
+async def test_security_headers_on_every_answer(arena: RunningServer) -> None:
+    """Pages, the JSON API, static files and errors carry CSP, nosniff, frame and
+    referrer policies."""
+    async with httpx.AsyncClient(base_url=arena.url) as http:
+        for path in (*PAGES, "/static/style.css", "/games/nope", "/api/games/nope"):
+            answer = await http.get(path)
+            assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["x-frame-options"] == "DENY"
+            assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+            assert answer.headers["referrer-policy"] == "no-referrer"
+
+
+# ------------------------------------------------------------- 6. deep JSON, odd digits
+
+
+async def test_deep_json_is_malformed_everywhere(arena: RunningServer) -> None:
+    """60,000 nested '[' is 4000 (and close 4000) as a hello, 4000 after hello (the
+    connection stays open), and 400 as an admin body; no traceback, no 5xx."""
+    deep = "[" * 60_000
+    before_hello = await websockets.connect(arena.ws_url)
+    await before_hello.send(deep)
+    assert (await recv_json(before_hello))["code"] == int(ErrorCode.BAD_MESSAGE)
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        await recv_json(before_hello)
+    assert info.value.rcvd is not None and info.value.rcvd.code == int(ErrorCode.BAD_MESSAGE)
+    game_id, ws_a, _, _ = await started_game(arena)
+    await ws_a.send('{"type": "ping", "id": ' + "[" * 40 + "]" * 40 + "}")
+    await expect_error(ws_a, ErrorCode.BAD_MESSAGE)
+    await ws_a.send(deep)
+    await expect_error(ws_a, ErrorCode.BAD_MESSAGE)
+    await ws_a.send(json.dumps({"type": "ping", "id": "still here"}))
+    assert (await recv_type(ws_a, "pong"))["id"] == "still here"
+    headers = await admin_headers(arena)
+    async with httpx.AsyncClient(base_url=arena.url, headers=headers) as http:
+        assert (await http.post("/api/bots", content=deep)).status_code == 400
+    await no_5xx(arena, game_id)
+
+
+@pytest.mark.parametrize("digits", ["²", "٣", "３", " 3", "3_0", "1e3", "-1", "99999999999"])
+async def test_non_ascii_digits_are_malformed(arena: RunningServer, digits: str) -> None:
+    """since=, limit= and ply= take ASCII digits only: anything else is 4000 / 400."""
+    (a, _), (b, _) = await new_bot(arena, "x"), await new_bot(arena, "y")
+    game_id = await arena.host.create_game("chess", (a, b), MatchConfig())
+    ws = await websockets.connect(f"{arena.ws_url}/watch/{game_id}?since={quote(digits)}")
+    assert (await recv_json(ws))["code"] == int(ErrorCode.BAD_MESSAGE)
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        await recv_json(ws)
+    assert info.value.rcvd is not None and info.value.rcvd.code == int(ErrorCode.BAD_MESSAGE)
+    async with httpx.AsyncClient(base_url=arena.url) as http:
+        svg = await http.get(f"/api/games/{game_id}/svg", params={"ply": digits})
+        listed = await http.get("/api/games", params={"limit": digits})
+    assert svg.status_code == 400
+    assert listed.status_code == (200 if digits in ("-1", "99999999999") else 400)  # clamped
+    await no_5xx(arena, game_id)
+
+
+# ------------------------------------------------------------- 7. storage per game
+
+
+async def test_meta_over_its_cap_is_refused_with_the_frame_named(arena: RunningServer) -> None:
+    """A move whose meta exceeds MAX_META_BYTES is refused (4000 with game, ply, type)
+    and nothing is stored; the same move without meta is then accepted."""
+    game_id, ws_a, _, _ = await started_game(arena)
+    before = await stored(arena, game_id)
+    branches = [
+        {"line": ["e2e4"] * 16, "rank": 1, "started_ms": 0, "ended_ms": 1, "outcome": "kept"}
+    ] * 64
+    frame = {"type": "move", "game_id": game_id, "ply": 0, "move": "e2e4",
+             "meta": {"comment": "x" * 16_000, "branches": branches}}  # fmt: skip
+    await ws_a.send(json.dumps(frame))
+    error = await expect_error(ws_a, ErrorCode.BAD_MESSAGE)
+    assert (error["game_id"], error["ply"], error["ref"]) == (game_id, 0, "move")
+    assert str(MAX_META_BYTES) in error["message"]
+    assert await stored(arena, game_id) == before
+    await ws_a.send(json.dumps({"type": "move", "game_id": game_id, "ply": 0, "move": "e2e4"}))
+    assert (await recv_type(ws_a, "move_ack"))["ply"] == 0
+
+
+async def test_a_game_stores_at_most_its_meta_budget(tmp_path: Path) -> None:
+    """Past max_game_meta_bytes a move is still accepted, its comment is not stored, and
+    the mover gets a warning naming what was dropped; a seek over MAX_PLIES is refused."""
+    limits = Limits(max_game_meta_bytes=3000)
+    async with running_server(str(tmp_path / "m.db"), limits=limits) as srv:
+        game_id, ws_a, ws_b, _ = await started_game(srv)
+        for ply, (ws, move) in enumerate([(ws_a, "e2e4"), (ws_b, "e7e5"), (ws_a, "g1f3")]):
+            meta = {"actor_ms": 5.0, "comment": "c" * 1400}
+            await ws.send(json.dumps(
+                {"type": "move", "game_id": game_id, "ply": ply, "move": move, "meta": meta}
+            ))  # fmt: skip
+            await recv_type(ws, "move_ack")
+        warning = await recv_type(ws_a, "warning")
+        assert (warning["name"], warning["game_id"], warning["ply"]) == (
+            "meta_not_stored", game_id, 2,
+        )  # fmt: skip
+        assert warning["ignored"] == ["comment"]
+        metas = [m.meta for m in await srv.store.get_moves(game_id)]
+        assert [m is not None and "comment" in m for m in metas] == [True, True, False]
+        assert metas[2] == {"actor_ms": 5.0}
+        await ws_a.send(json.dumps({"type": "seek", "max_plies": MAX_PLIES + 1}))
+        await expect_error(ws_a, ErrorCode.BAD_MESSAGE)
+
+
+def test_every_game_ends_by_max_plies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A game without max_plies (or with a larger one) is adjudicated at MAX_PLIES."""
+    monkeypatch.setattr(match_module, "MAX_PLIES", 4)
+    for max_plies in (None, 10):
+        game = get_game("chess")
+        m = Match.new(game, MatchConfig(max_plies=max_plies), game.initial_state()).start(0.0)
+        for ply, move in enumerate(["g1f3", "g8f6", "f3g1", "f6g8"]):
+            m = m.play(ply % 2, ply, move, 1.0).match
+        assert (m.finished, m.reason, m.result) == (True, "max_plies", "1/2-1/2")
