@@ -42,7 +42,7 @@ async def arena(tmp_path: Path) -> AsyncIterator[RunningServer]:
         yield srv
 
 
-async def bystanders(server: RunningServer) -> tuple[str, asyncio.Task[Any]]:
+async def bystanders(server: RunningServer) -> tuple[str, asyncio.Future[Any]]:
     """A game between two SDK bots, played while the test attacks the server."""
     (a, ta), (b, tb) = await new_bot(server, "calm-a"), await new_bot(server, "calm-b")
     config = MatchConfig(time_control=TimeControl.parse("60+0"), max_plies=30)
@@ -54,7 +54,7 @@ async def bystanders(server: RunningServer) -> tuple[str, asyncio.Task[Any]]:
     return game_id, asyncio.gather(*(c.run() for c in clients))
 
 
-async def finished(server: RunningServer, game_id: str, play: asyncio.Task[Any]) -> None:
+async def finished(server: RunningServer, game_id: str, play: asyncio.Future[Any]) -> None:
     """The bystanders' game ended normally (30 plies)."""
     async with asyncio.timeout(60):
         await play
@@ -284,25 +284,23 @@ async def test_admin_specs_run_only_allowed_engines_and_keys(
                 assert "s3cret" not in answer.text
             assert await srv.store.list_tournaments() == []
             ok = await http.post(
-                "/api/tournaments",
-                json=tournament(
-                    "stockfish:path=stockfish,nodes=1",
-                    "llm:model=m,base_url=http://127.0.0.1:9/v1,api_key_env=",
-                ),
+                "/api/tournaments", json=tournament("stockfish:path=stockfish,nodes=1", "random")
             )
             assert ok.status_code == 201, ok.text
+            assert srv.tournaments is not None
+            async with asyncio.timeout(30):
+                await srv.tournaments.wait(ok.json()["id"])
             shown = await http.get(f"/api/tournaments/{ok.json()['id']}")
-            async with asyncio.timeout(10):  # the runner registers its players as it starts
-                while await srv.store.bot_by_name("p0") is None:
-                    await asyncio.sleep(0.05)
             page = await http.get("/players/p0")
         assert not marker.exists()
         assert shown.status_code == 200 and page.status_code == 200
         for text in (shown.text, page.text):
             assert "/usr/games" not in text and "base_url" not in text and "api_key_env" not in text
-        assert "stockfish:nodes=1" in shown.text
+        assert "stockfish:nodes=1" in shown.text and shown.json()["status"] == "finished"
         row = await srv.store.get_tournament(ok.json()["id"])
         assert row is not None and "path=/usr/games/stockfish" in row.config["players"][0]["spec"]
+    keyless = "llm:model=m,base_url=http://127.0.0.1:9/v1,api_key_env="
+    assert policy.check(keyless) == keyless  # no key at all is always fine
 
 
 # ------------------------------------------------------------- 4. security headers
