@@ -5,8 +5,16 @@ and other games keep moving."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
+import logging
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +23,11 @@ from urllib.parse import quote
 import httpx
 import pytest
 import websockets
+from click.testing import CliRunner
+from websockets.asyncio.server import ServerConnection, serve
 
 from arena import match as match_module
+from arena.cli import main as cli_main
 from arena.clock import TimeControl
 from arena.errors import ErrorCode
 from arena.headers import CONTENT_SECURITY_POLICY
@@ -418,3 +429,193 @@ def test_every_game_ends_by_max_plies(monkeypatch: pytest.MonkeyPatch) -> None:
         for ply, move in enumerate(["g1f3", "g8f6", "f3g1", "f6g8"]):
             m = m.play(ply % 2, ply, move, 1.0).match
         assert (m.finished, m.reason, m.result) == (True, "max_plies", "1/2-1/2")
+
+
+# ------------------------------------------------------------- 9. predictions
+
+
+async def test_predictions_are_normalised_or_refused(arena: RunningServer) -> None:
+    """SAN for the current position is stored as UCI; garbage, an illegal move for the
+    current position and a non-canonical move for a later ply are refused with 4027
+    quoting it (with game, ply and type); refused ones are not stored."""
+    game_id, ws_a, ws_b, _ = await started_game(arena)
+
+    async def predict(ws: Any, ply: int, moves: list[str]) -> None:
+        frame = {"type": "predict", "game_id": game_id, "ply": ply, "moves": moves}
+        await ws.send(json.dumps(frame))
+
+    for ply, moves in [(0, ["zz99"]), (0, ["e2e5"]), (1, ["e5"]), (1, ["e7e5", "Nf6"])]:
+        await predict(ws_b, ply, moves)
+        error = await expect_error(ws_b, ErrorCode.BAD_PREDICTION)
+        assert (error["game_id"], error["ply"], error["ref"]) == (game_id, ply, "predict")
+        assert repr(moves[-1]) in error["message"]
+    await predict(ws_b, 0, ["e4", "Nf3"])
+    await predict(ws_a, 1, ["e7e5"])
+    await ws_a.send(json.dumps({"type": "move", "game_id": game_id, "ply": 0, "move": "e2e4"}))
+    await recv_type(ws_a, "move_ack")
+    await arena.store.flush()
+    kept = [(p.seat, p.ply, p.moves) for p in await arena.store.get_predictions(game_id)]
+    assert kept == [(1, 0, ["e2e4", "g1f3"]), (0, 1, ["e7e5"])]
+
+
+# ------------------------------------------------------------- 10. unknown meta fields
+
+
+async def test_an_unknown_meta_field_warns_and_keeps_the_move(arena: RunningServer) -> None:
+    """A misspelt meta field does not cost the move: a warning names it (with game, ply,
+    type), the move is acknowledged and stored without it. A bad value of a known field
+    is refused with the frame's game, ply and type."""
+    game_id, ws_a, _, _ = await started_game(arena)
+    bad = {"type": "move", "game_id": game_id, "ply": 0, "move": "e2e4",
+           "meta": {"actor_ms": "fast"}}  # fmt: skip
+    await ws_a.send(json.dumps(bad))
+    error = await expect_error(ws_a, ErrorCode.BAD_MESSAGE)
+    assert (error["game_id"], error["ply"], error["ref"]) == (game_id, 0, "move")
+    assert "meta.actor_ms" in error["message"]
+    typo = bad | {"meta": {"actor_ms": 3.5, "actor_msec": 3.5, "tokens": 1}}
+    await ws_a.send(json.dumps(typo))
+    warning = await recv_json(ws_a)
+    assert warning["type"] == "warning" and warning["name"] == "ignored_fields"
+    assert (warning["game_id"], warning["ply"], warning["ref"]) == (game_id, 0, "move")
+    assert warning["ignored"] == ["actor_msec", "tokens"]
+    assert (await recv_json(ws_a))["type"] == "move_ack"
+    assert [m.meta for m in await arena.store.get_moves(game_id)] == [{"actor_ms": 3.5}]
+    await ws_a.send(json.dumps({"type": "resign", "game_id": "nope", "extra": 1}))
+    error = await expect_error(ws_a, ErrorCode.BAD_MESSAGE)
+    assert (error["game_id"], error["ref"]) == ("nope", "resign")
+
+
+# ------------------------------------------------------------- 8. smaller items
+
+
+async def test_client_frames_are_never_logged_before_auth(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At --log-level debug, a hello split across frames leaves no piece of its token
+    in the server's logs (frames from clients are not logged at all)."""
+    caplog.set_level(logging.DEBUG)
+    uvicorn_log = logging.getLogger("uvicorn.error")  # uvicorn's loggers do not propagate
+    async with running_server(str(tmp_path / "l.db"), log_level="debug") as srv:
+        uvicorn_log.addHandler(caplog.handler)
+        _, token = await new_bot(srv, "split")
+        ws = await websockets.connect(srv.ws_url)
+        hello = json.dumps({"type": "hello", "token": token})
+        await ws.send([hello[i : i + 7] for i in range(0, len(hello), 7)])  # fragments
+        assert (await recv_json(ws))["type"] == "welcome"
+        await ws.close()
+        uvicorn_log.removeHandler(caplog.handler)
+    server_side = [r for r in caplog.records if r.name != "websockets.client"]  # not this test's
+    logged = "\n".join(r.getMessage() for r in server_side)
+    assert "> TEXT" in logged  # debug logging was on: frames sent to clients are logged
+    pieces = [token[i : i + 6] for i in range(0, len(token) - 6, 3)]
+    assert not [p for p in pieces if p in logged]
+
+
+async def test_half_sent_http_requests_are_dropped(arena: RunningServer) -> None:
+    """Connections whose request head never completes are closed after the head
+    timeout (0.5 s here), while complete requests are answered."""
+    sockets = []
+    for _ in range(100):
+        reader, writer = await asyncio.open_connection("127.0.0.1", arena.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        sockets.append((reader, writer))
+    async with httpx.AsyncClient(base_url=arena.url) as http:
+        assert (await http.get("/api/health")).status_code == 200
+    async with asyncio.timeout(3):
+        closed = [await reader.read() for reader, _ in sockets]
+    assert closed == [b""] * 100
+    for _, writer in sockets:
+        writer.close()
+
+
+def test_one_name_rule_for_cli_and_api(tmp_path: Path) -> None:
+    """`arena bot add` refuses the names the admin API refuses (a slash, a space)."""
+    runner = CliRunner()
+    db = str(tmp_path / "n.db")
+    for name in ("a/b", "two words", "_x", "x" * 65):
+        result = runner.invoke(cli_main, ["bot", "add", "--db", db, "--", name])
+        assert result.exit_code != 0 and "not valid" in result.output, result.output
+    assert runner.invoke(cli_main, ["bot", "add", "ok.bot-1", "--db", db]).exit_code == 0
+
+
+async def test_a_name_with_a_slash_has_a_player_page(arena: RunningServer) -> None:
+    """A bot stored by an older version under a name with '/' still has its page."""
+    await arena.store.add_bot("old/name")
+    async with httpx.AsyncClient(base_url=arena.url) as http:
+        assert (await http.get("/players/old/name")).status_code == 200
+
+
+def test_serve_exits_promptly_after_sigint(tmp_path: Path) -> None:
+    """`arena serve` with open connections (a silent websocket, a keep-alive HTTP
+    connection) exits within a few seconds of SIGINT."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    arena_bin = str(Path(sys.executable).parent / "arena")
+    proc = subprocess.Popen(
+        [arena_bin, "serve", "--port", "0", "--db", str(tmp_path / "s.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:
+            if "arena serving" in line:
+                url = line.split("arena serving ", 1)[1].split()[0]
+                break
+        assert url.startswith("http://"), url
+
+        async def hold_and_stop() -> float:
+            ws = await websockets.connect(url.replace("http", "ws", 1) + "/ws")
+            async with httpx.AsyncClient(base_url=url) as http:
+                assert (await http.get("/api/health")).status_code == 200
+                began = time.monotonic()
+                proc.send_signal(signal.SIGINT)
+                await asyncio.to_thread(proc.wait, 15)
+            await ws.close()
+            return time.monotonic() - began
+
+        assert asyncio.run(hold_and_stop()) < 6.0
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+# ------------------------------------------------------------- 12. SDK backoff
+
+
+async def test_sdk_backoff_resets_once_a_session_is_established() -> None:
+    """A server that welcomes the bot and then drops the connection (an exception on
+    the client's side) is reconnected to after the minimum backoff every time."""
+    arrivals: list[float] = []
+    seventh = asyncio.Event()
+
+    async def welcome_then_drop(ws: ServerConnection) -> None:
+        arrivals.append(time.monotonic())
+        if len(arrivals) == 7:
+            seventh.set()
+        await ws.recv()  # hello
+        welcome = {"type": "welcome", "protocol": 1, "bot": "b", "server": "s",
+                   "max_message_bytes": 65536, "rate_limit_per_s": 200.0}  # fmt: skip
+        await ws.send(json.dumps(welcome))
+        await ws.send(json.dumps({"type": "resumed", "games": []}))
+        ws.transport.abort()  # no close frame: ConnectionClosedError on the client
+
+    async with serve(welcome_then_drop, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = BotClient(
+            parse_player_spec("random").build(), f"ws://127.0.0.1:{port}", "t", backoff_s=(0.05, 5)
+        )
+        run = asyncio.create_task(client.run())
+        async with asyncio.timeout(10):
+            await seventh.wait()
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert max(gaps) < 0.4, gaps  # without the reset: 0.05, 0.1, 0.2, 0.4, 0.8, 1.6
