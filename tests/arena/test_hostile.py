@@ -619,3 +619,46 @@ async def test_sdk_backoff_resets_once_a_session_is_established() -> None:
             await run
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert max(gaps) < 0.4, gaps  # without the reset: 0.05, 0.1, 0.2, 0.4, 0.8, 1.6
+
+
+# ------------------------------------------------------------- all at once
+
+
+async def test_other_games_keep_moving_through_an_attack(arena: RunningServer) -> None:
+    """While one address floods the server (silent sockets, spectators, half-sent HTTP
+    requests) and a bot sends deep, non-finite and garbage frames, a game between two
+    other bots plays to its end; afterwards no page or API answers 5xx."""
+    calm_id, play = await bystanders(arena)
+    game_id, ws_a, ws_b, _ = await started_game(arena)
+    attacker = ("127.0.0.2", 0)
+    silent: list[Any] = []
+    for _ in range(20):
+        with contextlib.suppress(websockets.InvalidStatus):
+            silent.append(
+                await websockets.connect(arena.ws_url, local_addr=attacker, close_timeout=1)
+            )
+    url = f"{arena.ws_url}/watch/{calm_id}"
+    watchers = [
+        await websockets.connect(url, local_addr=attacker, close_timeout=1) for _ in range(20)
+    ]
+    slow = []
+    for _ in range(50):
+        _, writer = await asyncio.open_connection("127.0.0.1", arena.port)
+        writer.write(b"POST /api/bots HTTP/1.1\r\nHost: x\r\n")
+        slow.append(writer)
+    frames = [
+        "[" * 60_000,
+        f'{{"type":"move","game_id":"{game_id}","ply":0,"move":"e2e4","meta":{{"actor_ms":1e999}}}}',
+        f'{{"type":"predict","game_id":"{game_id}","ply":0,"moves":["zz99"]}}',
+        '{"type":"move","game_id":"' + game_id + '","ply":0,"move":"e2e4","meta":{"x":NaN}}',
+        "\x00" * 1000,
+    ]
+    for frame in frames * 5:
+        await ws_a.send(frame)
+    await finished(arena, calm_id, play)
+    ws_a.transport.abort()  # the attacker vanishes without reading its 25 answers
+    await asyncio.gather(*(ws.close() for ws in [*silent, *watchers, ws_b]))
+    for writer in slow:
+        writer.close()
+    await no_5xx(arena, calm_id, "calm-a", "calm-b")
+    await no_5xx(arena, game_id, "white", "black")
