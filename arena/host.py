@@ -497,9 +497,17 @@ class Host:
                 frames, mode = self._catch_up(hosted, seat, resume.get(hosted.id))
                 for frame in frames:
                     peer.send(frame)
+                match = hosted.match
                 entries.append(
                     ResumedGame(
-                        game_id=hosted.id, seq=hosted.seq, status=status_of(hosted.match), mode=mode
+                        game_id=hosted.id,
+                        seq=hosted.seq,
+                        status=status_of(match),
+                        mode=mode,
+                        seat=seat,
+                        game=match.game.info.name,
+                        players=(hosted.bots[0].name, hosted.bots[1].name),
+                        initial_state=match.game.encode_state(match.initial_state),
                     )
                 )
         if self.cluster is not None:
@@ -516,7 +524,16 @@ class Host:
             for frame in frames:
                 peer.send(frame)
             entries.append(
-                ResumedGame(game_id=row.id, seq=row.ply + 1, status="finished", mode=mode)
+                ResumedGame(
+                    game_id=row.id,
+                    seq=row.ply + 1,
+                    status="finished",
+                    mode=mode,
+                    seat=seat,
+                    game=row.game,
+                    players=row.players,
+                    initial_state=row.initial_state,
+                )
             )
         peer.send(dump(Resumed(games=entries)))
         for hosted in mine:
@@ -735,6 +752,17 @@ class Host:
             transition = hosted.match.play(seat, msg.ply, msg.move, received_mono)
             meta = None if msg.meta is None else msg.meta.model_dump(exclude_none=True)
             meta, size, dropped = self._within_meta_budget(hosted, meta)
+            if transition.error is not None:
+                # The refusal first, then what it caused (a forfeit's or a flag's game_over).
+                peer.send(
+                    error_message(
+                        transition.error.code,
+                        transition.error.message,
+                        game_id=msg.game_id,
+                        ply=msg.ply,
+                        ref="move",
+                    )
+                )
             await self._commit(hosted, transition, received_at=received_at, meta=meta)
             if transition.record is not None:
                 hosted.meta_bytes += size
@@ -755,8 +783,6 @@ class Host:
                             )
                         )
                     )
-        if transition.error is not None:
-            raise transition.error
 
     def _within_meta_budget(
         self, hosted: HostedGame, meta: dict[str, Any] | None

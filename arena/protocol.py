@@ -304,6 +304,15 @@ class ResumedGame(_Server):
     mode: Literal["events", "snapshot"]
     """``events``: the missed events were sent (maybe none); ``snapshot``: a
     ``game_start`` was sent instead (no ``resume`` entry, or the gap was too long)."""
+    seat: int | None = None
+    """The bot's seat in the game."""
+    game: str | None = None
+    """The game's name (``chess``, ...)."""
+    players: tuple[str, str] | None = None
+    """Bot names by seat."""
+    initial_state: str | None = None
+    """The position the game started from: with the moves of the ``state`` events
+    (or of a ``game_start``), enough for a restarted client to rebuild the game."""
 
 
 class Resumed(_Server):
