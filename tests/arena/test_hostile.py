@@ -662,3 +662,20 @@ async def test_other_games_keep_moving_through_an_attack(arena: RunningServer) -
         writer.close()
     await no_5xx(arena, calm_id, "calm-a", "calm-b")
     await no_5xx(arena, game_id, "white", "black")
+
+
+# ------------------------------------------------------------- 11. docs and behaviour
+
+
+async def test_the_forfeiting_illegal_move_is_refused_before_game_over(
+    arena: RunningServer,
+) -> None:
+    """After max_retries illegal moves, the next one's 4024 arrives before the game_over
+    it causes (the error about a frame precedes the events the frame caused)."""
+    game_id, ws_a, _, _ = await started_game(arena)
+    for _ in range(4):  # max_retries = 3: the fourth forfeits
+        await ws_a.send(json.dumps({"type": "move", "game_id": game_id, "ply": 0, "move": "e2e5"}))
+        error = await recv_json(ws_a)
+        assert (error["type"], error["code"], error["ply"]) == ("error", 4024, 0)
+    over = await recv_json(ws_a)
+    assert (over["type"], over["reason"]) == ("game_over", "illegal_move")
