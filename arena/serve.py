@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from arena.access import install_token_redaction
+from arena.boards import Boards
 from arena.host import Host
 from arena.httpprotocol import head_timeout_protocol
 from arena.limits import Limits
@@ -142,11 +143,13 @@ async def running_server(
             service = TournamentService(store, spec_policy or SpecPolicy.configured())
         from web.routes import routes as web_routes
 
+        boards = Boards(store)
         app = create_app(
             store,
             host,
             limits,
-            extra_routes=web_routes(store),
+            extra_routes=web_routes(store, boards),
+            boards=boards,
             allowed_origins=allowed_origins,
             tournaments=service,
         )

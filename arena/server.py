@@ -33,6 +33,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from arena import __version__
 from arena.access import Scope, origin_allowed
 from arena.admin import AdminApi, TournamentHost, json_error
+from arena.boards import Boards
 from arena.errors import ErrorCode, ProtocolError
 from arena.headers import SecurityHeaders
 from arena.host import Host, error_message
@@ -218,8 +219,10 @@ class _Endpoints:
         host: Host,
         limits: Limits,
         allowed_origins: Collection[str],
+        boards: Boards,
     ) -> None:
         self.store = store
+        self.boards = boards
         self.host = host
         self.limits = limits
         self.allowed_origins = tuple(allowed_origins)
@@ -543,10 +546,7 @@ class _Endpoints:
         return JSONResponse({"game": game, "bot": bot, "key": key, "moves": moves})
 
     async def leaderboard(self, request: Request) -> Response:
-        from arena.leaderboard import build_leaderboard  # scipy: imported when first needed
-
-        board = await build_leaderboard(
-            self.store,
+        board = await self.boards.leaderboard(
             tournament_id=request.query_params.get("tournament"),
             game=request.query_params.get("game"),
         )
@@ -557,7 +557,7 @@ class _Endpoints:
         return JSONResponse({"tournaments": [await self._tournament_summary(t) for t in rows]})
 
     async def tournament(self, request: Request) -> Response:
-        from arena.leaderboard import build_leaderboard, crosstable
+        from arena.leaderboard import crosstable
 
         tournament_id = request.path_params["tournament_id"]
         row = await self.store.get_tournament(tournament_id)
@@ -567,7 +567,7 @@ class _Endpoints:
         detail = await self._tournament_summary(row)
         detail["config"] = public_config(row.config)
         detail["leaderboard"] = (
-            await build_leaderboard(self.store, tournament_id=tournament_id)
+            await self.boards.leaderboard(tournament_id=tournament_id)
         ).to_json()
         detail["crosstable"] = crosstable(games)
         detail["games"] = [game_summary(g) for g in games]
@@ -606,6 +606,7 @@ def create_app(
     *,
     allowed_origins: Collection[str] = (),
     tournaments: TournamentHost | None = None,
+    boards: Boards | None = None,
 ) -> Starlette:
     """The arena's ASGI app over an open store and its host.
 
@@ -614,7 +615,7 @@ def create_app(
     ``tournaments`` runs the tournaments created over the admin API.
     """
     limits = limits or Limits()
-    endpoints = _Endpoints(store, host, limits, allowed_origins)
+    endpoints = _Endpoints(store, host, limits, allowed_origins, boards or Boards(store))
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws", endpoints.bot),
         WebSocketRoute("/ws/watch/{game_id}", endpoints.watch),

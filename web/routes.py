@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from arena.boards import Boards
 from arena.safejson import SafeJSONResponse as JSONResponse
 from arena.safejson import ascii_int, finite
 from arena.specpolicy import public_spec
@@ -55,8 +56,9 @@ templates.env.policies["json.dumps_function"] = _dumps
 templates.env.filters["public_spec"] = public_spec
 
 
-def routes(store: Store) -> list[BaseRoute]:
-    """The page routes over ``store``."""
+def routes(store: Store, boards: Boards | None = None) -> list[BaseRoute]:
+    """The page routes over ``store`` (leaderboards and ratings from ``boards``'s caches)."""
+    boards = boards or Boards(store)
 
     def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
         return templates.TemplateResponse(request, name, context, status_code=status)
@@ -69,7 +71,7 @@ def routes(store: Store) -> list[BaseRoute]:
 
     async def leaderboard(request: Request) -> Response:
         context = await views.leaderboard_view(
-            store, param(request, "game"), param(request, "tournament")
+            boards, param(request, "game"), param(request, "tournament")
         )
         return page(request, "leaderboard.html", context)
 
@@ -78,7 +80,7 @@ def routes(store: Store) -> list[BaseRoute]:
 
     async def tournament(request: Request) -> Response:
         tournament_id = request.path_params["tournament_id"]
-        context = await views.tournament_view(store, tournament_id)
+        context = await views.tournament_view(boards, tournament_id)
         if context is None:
             return not_found(request, f"tournament {tournament_id!r}")
         return page(request, "tournament.html", context)
@@ -96,7 +98,7 @@ def routes(store: Store) -> list[BaseRoute]:
     async def player(request: Request) -> Response:
         name = request.path_params["name"]
         context = await views.player_view(
-            store, name, param(request, "game"), param(request, "tournament")
+            boards, name, param(request, "game"), param(request, "tournament")
         )
         if context is None:
             return not_found(request, f"player {name!r}")

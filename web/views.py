@@ -11,10 +11,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from arena.accounting import account_game
+from arena.boards import Boards
 from arena.leaderboard import (
     Leaderboard,
-    build_leaderboard,
     crosstable,
     game_results,
     tournament_anchor,
@@ -45,10 +44,11 @@ PLAYER_GAMES = 300
 
 
 async def leaderboard_view(
-    store: Store, game: str | None, tournament: str | None
+    boards: Boards, game: str | None, tournament: str | None
 ) -> dict[str, Any]:
     """The leaderboard (optionally of one game and/or tournament) and the filter choices."""
-    board = await build_leaderboard(store, tournament_id=tournament, game=game)
+    store = boards.store
+    board = await boards.leaderboard(tournament_id=tournament, game=game)
     tournaments = await store.list_tournaments()
     recent = await store.list_games(limit=10, tournament_id=tournament, game=game)
     return {
@@ -124,13 +124,14 @@ def planned_total(config: dict[str, Any]) -> int | None:
         return None
 
 
-async def tournament_view(store: Store, tournament_id: str) -> dict[str, Any] | None:
+async def tournament_view(boards: Boards, tournament_id: str) -> dict[str, Any] | None:
     """One tournament: progress, leaderboard, crosstable and games; ``None`` if unknown."""
+    store = boards.store
     row = await store.get_tournament(tournament_id)
     if row is None:
         return None
     games = await store.list_games(limit=None, tournament_id=tournament_id)
-    board = await build_leaderboard(store, tournament_id=tournament_id)
+    board = await boards.leaderboard(tournament_id=tournament_id)
     table = crosstable(games)
     names = [r.name for r in board.rows] or _line(row, games).players
     cells = {a: {b: (sum(table[a][b]), len(table[a][b])) for b in table.get(a, {})} for a in names}
@@ -171,25 +172,29 @@ async def timeline_json(store: Store, game_id: str) -> dict[str, Any] | None:
 
 
 async def player_view(
-    store: Store, name: str, game: str | None, tournament: str | None
+    boards: Boards, name: str, game: str | None, tournament: str | None
 ) -> dict[str, Any] | None:
     """A player's rating over time, results and speculation per game; ``None`` if unknown."""
+    store = boards.store
     bot = await store.bot_by_name(name)
     if bot is None:
         return None
     pool = await store.list_games(limit=None, game=game, tournament_id=tournament)
-    chrono = sorted(
-        (g for g in pool if g.status == "finished" and result_score(g.result) is not None),
-        key=lambda g: (g.finished_at or g.created_at, g.id),
-    )
-    anchor = None if tournament is None else await tournament_anchor(store, tournament)
-    ratings = await asyncio.to_thread(_rating_history, chrono, name, anchor)
+
+    async def history() -> list[dict[str, Any]]:
+        chrono = sorted(
+            (g for g in pool if g.status == "finished" and result_score(g.result) is not None),
+            key=lambda g: (g.finished_at or g.created_at, g.id),
+        )
+        anchor = None if tournament is None else await tournament_anchor(store, tournament)
+        return await asyncio.to_thread(_rating_history, chrono, name, anchor)
+
+    ratings = await boards.derived(("rating history", name, game, tournament), history)
     mine = [g for g in pool if name in g.players][:PLAYER_GAMES]  # newest first
     results: list[dict[str, Any]] = []
     for g in mine:
         seat = g.players.index(name)
-        account = account_game(await store.get_moves(g.id), await store.get_predictions(g.id))
-        spec = account.players[seat]
+        spec = (await boards.account(g)).players[seat]
         score = result_score(g.result)
         points = None if score is None else (score if seat == 0 else 1.0 - score)
         results.append(
@@ -208,7 +213,7 @@ async def player_view(
                 "saved_share": spec.saved_share,
             }
         )
-    board = await build_leaderboard(store, tournament_id=tournament, game=game)
+    board = await boards.leaderboard(tournament_id=tournament, game=game)
     summary = next((r for r in board.rows if r.name == name), None)
     chrono_results = list(reversed(results))
     accuracy = [

@@ -753,6 +753,17 @@ class Store:
             rows = (await conn.execute(query)).all()
         return [_game_row(r) for r in rows]
 
+    async def results_version(self) -> tuple[int, float | None]:
+        """Changes whenever a game finishes (in any process): the number of finished
+        games and the latest finish time. Cheap (an index on ``status``); caches of
+        ratings and leaderboards are keyed by it."""
+        query = select(func.count(), func.max(t.games.c.finished_at)).where(
+            t.games.c.status == "finished"
+        )
+        async with self.engine.connect() as conn:
+            count, latest = (await conn.execute(query)).one()
+        return int(count), None if latest is None else float(latest)
+
     async def mark_interrupted(self, game_id: str) -> None:
         """Close a game cut off mid-way (kept, result ``*``, reason ``interrupted``)."""
         async with self.engine.begin() as conn:
