@@ -57,6 +57,8 @@ class RunningServer:
     """The tournaments this server runs (``run_tournaments=True``)."""
     cluster: Cluster | None = None
     """This process as a node of a cluster (on PostgreSQL, see :mod:`arena.cluster`)."""
+    boards: Boards | None = None
+    """The caches of leaderboards and ratings the pages and the API answer from."""
 
     @property
     def url(self) -> str:
@@ -169,7 +171,7 @@ async def running_server(
             timeout_graceful_shutdown=limits.shutdown_timeout_s,
             log_level=log_level,
         ) as bound:
-            server = RunningServer(host_name, bound, store, host, service, cluster)
+            server = RunningServer(host_name, bound, store, host, service, cluster, boards)
             stop = asyncio.Event()
             poller = asyncio.create_task(_poll_revocations(host, limits.revocation_poll_s, stop))
             try:
