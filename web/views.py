@@ -179,40 +179,32 @@ async def player_view(
     bot = await store.bot_by_name(name)
     if bot is None:
         return None
-    pool = await store.list_games(limit=None, game=game, tournament_id=tournament)
 
-    async def history() -> list[dict[str, Any]]:
+    async def finished_part() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        # Changes only when a game finishes: computed once per change of the results.
+        pool = await store.list_games(
+            limit=None, game=game, tournament_id=tournament, status="finished"
+        )
         chrono = sorted(
-            (g for g in pool if g.status == "finished" and result_score(g.result) is not None),
+            (g for g in pool if result_score(g.result) is not None),
             key=lambda g: (g.finished_at or g.created_at, g.id),
         )
         anchor = None if tournament is None else await tournament_anchor(store, tournament)
-        return await asyncio.to_thread(_rating_history, chrono, name, anchor)
+        ratings = await asyncio.to_thread(_rating_history, chrono, name, anchor)
+        mine = [g for g in pool if name in g.players][:PLAYER_GAMES]  # newest first
+        return ratings, [await _result_row(boards, g, name) for g in mine]
 
-    ratings = await boards.derived(("rating history", name, game, tournament), history)
-    mine = [g for g in pool if name in g.players][:PLAYER_GAMES]  # newest first
-    results: list[dict[str, Any]] = []
-    for g in mine:
-        seat = g.players.index(name)
-        spec = (await boards.account(g)).players[seat]
-        score = result_score(g.result)
-        points = None if score is None else (score if seat == 0 else 1.0 - score)
-        results.append(
-            {
-                "game": game_summary(g),
-                "seat": seat,
-                "seat_name": _seat_name(g.game, seat),
-                "opponent": g.players[1 - seat],
-                "outcome": {1.0: "win", 0.5: "draw", 0.0: "loss"}.get(points, "-")
-                if points is not None
-                else "-",
-                "predicted": spec.predicted,
-                "top1": spec.top1_accuracy,
-                "topk": spec.topk_accuracy,
-                "saved_ms": spec.saved_ms,
-                "saved_share": spec.saved_share,
-            }
+    ratings, done = await boards.derived(("player", name, game, tournament), finished_part)
+    live = [
+        g
+        for status in ("active", "created")
+        for g in await store.list_games(
+            limit=PLAYER_GAMES, status=status, bot=name, game=game, tournament_id=tournament
         )
+    ]
+    results = [await _result_row(boards, g, name) for g in live] + done
+    results.sort(key=lambda r: (r["game"]["created_at"] or "", r["game"]["id"]), reverse=True)
+    results = results[:PLAYER_GAMES]
     board = await boards.leaderboard(tournament_id=tournament, game=game)
     summary = next((r for r in board.rows if r.name == name), None)
     chrono_results = list(reversed(results))
@@ -261,6 +253,28 @@ async def player_view(
             x_label="game",
         ),
         "results": results,
+    }
+
+
+async def _result_row(boards: Boards, g: GameRow, name: str) -> dict[str, Any]:
+    """One line of a player's results: the game, the outcome and its speculation figures."""
+    seat = g.players.index(name)
+    spec = (await boards.account(g)).players[seat]
+    score = result_score(g.result)
+    points = None if score is None else (score if seat == 0 else 1.0 - score)
+    return {
+        "game": game_summary(g),
+        "seat": seat,
+        "seat_name": _seat_name(g.game, seat),
+        "opponent": g.players[1 - seat],
+        "outcome": {1.0: "win", 0.5: "draw", 0.0: "loss"}.get(points, "-")
+        if points is not None
+        else "-",
+        "predicted": spec.predicted,
+        "top1": spec.top1_accuracy,
+        "topk": spec.topk_accuracy,
+        "saved_ms": spec.saved_ms,
+        "saved_share": spec.saved_share,
     }
 
 
