@@ -104,12 +104,12 @@ async def build_leaderboard(
     game: str | None = None,
     anchor: tuple[str, float] | None = None,
     bootstrap: int = 200,
-    account: Callable[[GameRow], Awaitable[GameAccount]] | None = None,
+    accounts: Callable[[list[GameRow]], Awaitable[list[GameAccount]]] | None = None,
 ) -> Leaderboard:
     """Ratings and speculation figures over the selected stored games.
 
     Without an explicit ``anchor``, a tournament's own anchor (from its file)
-    applies. ``account`` gives a game's accounting (by default computed from its
+    applies. ``accounts`` gives games' accounting (by default computed from their
     stored moves; :class:`arena.boards.Boards` passes its cache). The fit, its
     bootstrap and the sums run in a worker thread, so a server answering
     ``/api/leaderboard`` keeps its games moving meanwhile."""
@@ -119,11 +119,14 @@ async def build_leaderboard(
     results = game_results(games)
     rated = [g for g in games if g.status == "finished" and result_score(g.result) is not None]
 
-    async def stored_account(row: GameRow) -> GameAccount:
-        return account_game(await store.get_moves(row.id), await store.get_predictions(row.id))
+    async def stored_accounts(rows: list[GameRow]) -> list[GameAccount]:
+        return [
+            account_game(await store.get_moves(r.id), await store.get_predictions(r.id))
+            for r in rows
+        ]
 
-    accounts = [(g, await (account or stored_account)(g)) for g in rated]
-    return await asyncio.to_thread(_board, results, accounts, anchor, bootstrap)
+    scored = list(zip(rated, await (accounts or stored_accounts)(rated), strict=True))
+    return await asyncio.to_thread(_board, results, scored, anchor, bootstrap)
 
 
 def _board(

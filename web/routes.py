@@ -14,6 +14,7 @@ own renderer) and ``/api/games/{id}/timeline``.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from arena.specpolicy import public_spec
 from arena.store import Store
 from games import GameError, get_game, replay
 from web import views
+from web.pagecache import PageCache
 
 __all__ = ["routes"]
 
@@ -56,12 +58,24 @@ templates.env.policies["json.dumps_function"] = _dumps
 templates.env.filters["public_spec"] = public_spec
 
 
-def routes(store: Store, boards: Boards | None = None) -> list[BaseRoute]:
-    """The page routes over ``store`` (leaderboards and ratings from ``boards``'s caches)."""
+def routes(
+    store: Store, boards: Boards | None = None, pages: PageCache | None = None
+) -> list[BaseRoute]:
+    """The page routes over ``store`` (leaderboards and ratings from ``boards``'s caches;
+    the pages read by many rendered at most once a second, ``pages``)."""
     boards = boards or Boards(store)
+    pages = pages or PageCache()
 
     def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
         return templates.TemplateResponse(request, name, context, status_code=status)
+
+    def cached(
+        handler: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def answer(request: Request) -> Response:
+            return await pages.get(request, lambda: handler(request))
+
+        return answer
 
     def not_found(request: Request, what: str) -> Response:
         return page(request, "not_found.html", {"what": what}, status=404)
@@ -139,12 +153,12 @@ def routes(store: Store, boards: Boards | None = None) -> list[BaseRoute]:
         return JSONResponse(data)
 
     return [
-        Route("/", leaderboard, name="leaderboard"),
-        Route("/tournaments", tournaments, name="tournaments"),
-        Route("/tournaments/{tournament_id}", tournament, name="tournament"),
-        Route("/games", games, name="games"),
+        Route("/", cached(leaderboard), name="leaderboard"),
+        Route("/tournaments", cached(tournaments), name="tournaments"),
+        Route("/tournaments/{tournament_id}", cached(tournament), name="tournament"),
+        Route("/games", cached(games), name="games"),
         Route("/games/{game_id}", game, name="game"),
-        Route("/players/{name:path}", player, name="player"),
+        Route("/players/{name:path}", cached(player), name="player"),
         Route("/api/games/{game_id}/svg", board_svg),
         Route("/api/games/{game_id}/timeline", timeline),
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),

@@ -8,6 +8,7 @@ Every figure comes from the same code as the JSON API and the CLI:
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,10 +58,16 @@ async def leaderboard_view(
         "bars": _bars(board),
         "game": game or "",
         "tournament": tournament or "",
-        "games": available_games(),
+        "games": _games(),
         "tournaments": tournaments,
         "tournament_row": next((t for t in tournaments if t.id == tournament), None),
     }
+
+
+@functools.cache
+def _games() -> list[str]:
+    # Entry points are read once: looking them up took 6 ms per page.
+    return available_games()
 
 
 def _bars(board: Leaderboard) -> dict[str, Any]:
@@ -192,6 +199,7 @@ async def player_view(
         anchor = None if tournament is None else await tournament_anchor(store, tournament)
         ratings = await asyncio.to_thread(_rating_history, chrono, name, anchor)
         mine = [g for g in pool if name in g.players][:PLAYER_GAMES]  # newest first
+        await boards.accounts(mine)  # in bulk, off the loop: the rows below find them cached
         return ratings, [await _result_row(boards, g, name) for g in mine]
 
     ratings, done = await boards.derived(("player", name, game, tournament), finished_part)

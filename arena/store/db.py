@@ -349,6 +349,28 @@ def _game_row(r: Any) -> GameRow:
     )
 
 
+def _move_row(r: Any) -> MoveRow:
+    return MoveRow(
+        ply=r.ply,
+        seat=r.seat,
+        move=r.move,
+        display=r.display,
+        state_after=r.state_after,
+        turn_started_at=r.turn_started_at,
+        received_at=r.received_at,
+        committed_at=r.committed_at,
+        response_ms=r.response_ms,
+        clocks=(r.clock0_ms, r.clock1_ms),
+        # finite(): a database written by an older version may hold 1e999
+        meta=finite(r.meta, STORED_LIMIT) if r.meta else r.meta,
+    )
+
+
+def _prediction_row(r: Any) -> PredictionRow:
+    probs = finite(r.probs) if r.probs else r.probs
+    return PredictionRow(r.ply, r.seat, r.moves, probs, r.received_at)
+
+
 def _tournament_row(r: Any) -> TournamentRow:
     return TournamentRow(
         id=r.id,
@@ -856,23 +878,37 @@ class Store:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            MoveRow(
-                ply=r.ply,
-                seat=r.seat,
-                move=r.move,
-                display=r.display,
-                state_after=r.state_after,
-                turn_started_at=r.turn_started_at,
-                received_at=r.received_at,
-                committed_at=r.committed_at,
-                response_ms=r.response_ms,
-                clocks=(r.clock0_ms, r.clock1_ms),
-                # finite(): a database written by an older version may hold 1e999
-                meta=finite(r.meta, STORED_LIMIT) if r.meta else r.meta,
+        return [_move_row(r) for r in rows]
+
+    async def moves_of(self, game_ids: Sequence[str]) -> dict[str, list[MoveRow]]:
+        """The moves of many games at once (in order), by game id."""
+        found: dict[str, list[MoveRow]] = {}
+        for start in range(0, len(game_ids), 500):
+            query = (
+                select(t.moves)
+                .where(t.moves.c.game_id.in_(game_ids[start : start + 500]))
+                .order_by(t.moves.c.game_id, t.moves.c.ply)
             )
-            for r in rows
-        ]
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            for r in rows:
+                found.setdefault(r.game_id, []).append(_move_row(r))
+        return found
+
+    async def predictions_of(self, game_ids: Sequence[str]) -> dict[str, list[PredictionRow]]:
+        """The predictions of many games at once (as :meth:`get_predictions`), by game id."""
+        found: dict[str, list[PredictionRow]] = {}
+        for start in range(0, len(game_ids), 500):
+            query = (
+                select(t.predictions)
+                .where(t.predictions.c.game_id.in_(game_ids[start : start + 500]))
+                .order_by(t.predictions.c.game_id, t.predictions.c.ply, t.predictions.c.id)
+            )
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            for r in rows:
+                found.setdefault(r.game_id, []).append(_prediction_row(r))
+        return found
 
     async def history(
         self, game: str, bot_name: str, key: str, limit: int = 20
@@ -908,12 +944,7 @@ class Store:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            PredictionRow(
-                r.ply, r.seat, r.moves, finite(r.probs) if r.probs else r.probs, r.received_at
-            )
-            for r in rows
-        ]
+        return [_prediction_row(r) for r in rows]
 
     # ------------------------------------------------------------------ access and recovery
 
