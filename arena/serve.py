@@ -172,6 +172,7 @@ async def running_server(
             log_level=log_level,
         ) as bound:
             server = RunningServer(host_name, bound, store, host, service, cluster, boards)
+            warm = asyncio.create_task(_warm(boards))
             stop = asyncio.Event()
             poller = asyncio.create_task(_poll_revocations(host, limits.revocation_poll_s, stop))
             try:
@@ -179,6 +180,9 @@ async def running_server(
                     await service.start(server)
                 yield server
             finally:
+                warm.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await warm
                 if service is not None:
                     await service.close()
                 stop.set()  # not cancelled: a query cut off mid-way would strand its connection
@@ -191,6 +195,14 @@ async def running_server(
         if cluster is not None:  # the server did not start
             await cluster.close()
         await store.close()
+
+
+async def _warm(boards: Boards) -> None:
+    """Compute the leaderboard once at start-up, so the first reader does not wait for it."""
+    try:
+        await boards.leaderboard()
+    except Exception:  # a page will try again (and answer the error)
+        log.exception("could not compute the leaderboard at start-up")
 
 
 async def _poll_revocations(host: Host, every_s: float, stop: asyncio.Event) -> None:

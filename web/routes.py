@@ -13,13 +13,14 @@ own renderer) and ``/api/games/{id}/timeline``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -66,8 +67,14 @@ def routes(
     boards = boards or Boards(store)
     pages = pages or PageCache()
 
-    def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-        return templates.TemplateResponse(request, name, context, status_code=status)
+    async def page(
+        request: Request, name: str, context: dict[str, Any], status: int = 200
+    ) -> Response:
+        # Rendered in a worker thread: a large page takes milliseconds of CPU, which
+        # would otherwise hold up the relay of moves on the event loop for as long.
+        template = templates.get_template(name)
+        html = await asyncio.to_thread(template.render, {"request": request, **context})
+        return HTMLResponse(html, status_code=status)
 
     def cached(
         handler: Callable[[Request], Awaitable[Response]],
@@ -77,8 +84,8 @@ def routes(
 
         return answer
 
-    def not_found(request: Request, what: str) -> Response:
-        return page(request, "not_found.html", {"what": what}, status=404)
+    async def not_found(request: Request, what: str) -> Response:
+        return await page(request, "not_found.html", {"what": what}, status=404)
 
     def param(request: Request, key: str) -> str | None:
         return request.query_params.get(key) or None
@@ -87,27 +94,29 @@ def routes(
         context = await views.leaderboard_view(
             boards, param(request, "game"), param(request, "tournament")
         )
-        return page(request, "leaderboard.html", context)
+        return await page(request, "leaderboard.html", context)
 
     async def tournaments(request: Request) -> Response:
-        return page(request, "tournaments.html", await views.tournaments_view(store))
+        return await page(request, "tournaments.html", await views.tournaments_view(store))
 
     async def tournament(request: Request) -> Response:
         tournament_id = request.path_params["tournament_id"]
         context = await views.tournament_view(boards, tournament_id)
         if context is None:
-            return not_found(request, f"tournament {tournament_id!r}")
-        return page(request, "tournament.html", context)
+            return await not_found(request, f"tournament {tournament_id!r}")
+        return await page(request, "tournament.html", context)
 
     async def games(request: Request) -> Response:
-        return page(request, "games.html", await views.games_view(store, param(request, "status")))
+        return await page(
+            request, "games.html", await views.games_view(store, param(request, "status"))
+        )
 
     async def game(request: Request) -> Response:
         game_id = request.path_params["game_id"]
         context = await views.game_view(store, game_id)
         if context is None:
-            return not_found(request, f"game {game_id!r}")
-        return page(request, "game.html", context)
+            return await not_found(request, f"game {game_id!r}")
+        return await page(request, "game.html", context)
 
     async def player(request: Request) -> Response:
         name = request.path_params["name"]
@@ -115,8 +124,8 @@ def routes(
             boards, name, param(request, "game"), param(request, "tournament")
         )
         if context is None:
-            return not_found(request, f"player {name!r}")
-        return page(request, "player.html", context)
+            return await not_found(request, f"player {name!r}")
+        return await page(request, "player.html", context)
 
     async def board_svg(request: Request) -> Response:
         """The board after ``ply`` moves (default: all of them), as the game draws it."""

@@ -433,10 +433,10 @@ async def run_load_bench(
                     say(f"{rec.games_started} games started; {len(spectators)} spectators joining")
                     tasks += [asyncio.create_task(s.run(gate)) for s in spectators]
                 setup_s = time.perf_counter() - began
+                readers = PageReaders(servers[0].url, options.page_readers)
+                readers.start()  # from the warm-up on: the window sees readers in their stride
                 await asyncio.sleep(options.warmup_s)
                 https = [httpx.AsyncClient(base_url=srv.url, timeout=10.0) for srv in servers]
-                readers = PageReaders(servers[0].url, options.page_readers)
-                readers.start()
                 try:
                     held: list[int] = []
                     cpu0 = [_proc_cpu_s(pid) for pid in pids]
