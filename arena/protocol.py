@@ -31,6 +31,7 @@ __all__ = [
     "MAX_META_BYTES",
     "MAX_PLIES",
     "MAX_RESUME_GAMES",
+    "MAX_SEQ",
     "PROTOCOL_VERSION",
     "BranchReport",
     "ClientMessage",
@@ -74,7 +75,9 @@ MAX_COUNT = 1_000_000_000
 
 GameId = Annotated[str, Field(min_length=1, max_length=64)]
 Ply = Annotated[int, Field(ge=0, le=100_000)]
-Seq = Annotated[int, Field(ge=0, le=100_001)]
+MAX_SEQ = 100_001
+"""Largest ``seq`` a client may name (games stored by older versions may be long)."""
+Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 MoveText = Annotated[str, Field(min_length=1, max_length=32)]
 
 

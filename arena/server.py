@@ -39,7 +39,7 @@ from arena.headers import SecurityHeaders
 from arena.host import Host, error_message
 from arena.limits import AddressCounts, Limits, TokenBucket, address_key
 from arena.protocol import (
-    MAX_PLIES,
+    MAX_SEQ,
     PROTOCOL_VERSION,
     Hello,
     Move,
@@ -433,13 +433,13 @@ class _Endpoints:
             since_text = ws.query_params.get("since")
             since: int | None = None
             if since_text is not None:
-                since = ascii_int(since_text, low=0, high=MAX_PLIES + 1)
+                since = ascii_int(since_text, low=0, high=MAX_SEQ)
                 if since is None:
                     self._fatal(
                         peer,
                         ErrorCode.BAD_MESSAGE,
                         "since must be a seq (an integer 0-"
-                        f"{MAX_PLIES + 1} in ASCII digits), got {since_text[:20]!r}",
+                        f"{MAX_SEQ} in ASCII digits), got {since_text[:20]!r}",
                     )
                     return
             if not await self.host.watch(peer, game_id, since):
