@@ -1,4 +1,5 @@
-"""Security headers on every HTTP answer of the arena (pages, JSON API, static files).
+"""Security headers on every HTTP answer of the arena (pages, JSON API, static files),
+and a per-address rate for the pages read by many.
 
 The pages use only their own scripts and styles (``web/static``), images from
 the same origin (the board SVG) and a websocket back to the same host (the live
@@ -10,9 +11,19 @@ sniffed, and no page address leaks to other sites in ``Referer``.
 
 from __future__ import annotations
 
+import time
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "SecurityHeaders"]
+from arena.limits import AddressBuckets, address_key
+
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "SECURITY_HEADERS",
+    "PageRate",
+    "SecurityHeaders",
+    "is_page",
+]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -52,3 +63,49 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+PAGE_PREFIXES = ("/tournaments", "/games", "/players/", "/api/leaderboard", "/api/tournaments")
+"""Paths read by many (besides ``/`` and the exact ``/games``): the per-address page rate
+applies to them; a game's own page, its board and timeline, the game API and static
+files are not limited (a replay loads many of them)."""
+
+
+def is_page(path: str) -> bool:
+    """Whether ``path`` is one of the pages read by many (rate limited per address)."""
+    if path in ("/", "/games", "/tournaments"):
+        return True
+    if path.startswith("/games/"):
+        return False
+    return path.startswith(PAGE_PREFIXES)
+
+
+class PageRate:
+    """ASGI middleware: GET requests for the pages read by many, per client address,
+    at most ``rate`` per second after a burst; more get HTTP 429 with ``Retry-After``
+    (answered before any page work). Keeps anonymous readers from taking the event
+    loop that relays moves."""
+
+    def __init__(self, app: ASGIApp, rate_per_s: float, burst: int) -> None:
+        self.app = app
+        self.buckets = AddressBuckets(rate_per_s, burst)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "GET" and is_page(scope["path"]):
+            client = scope.get("client")
+            address = address_key(client[0] if client else None)
+            if not self.buckets.allow(address, time.monotonic()):
+                await _too_many(send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _too_many(send: Send) -> None:
+    body = b'{"error":"too many page requests from this address; retry in a second"}'
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"1"),
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

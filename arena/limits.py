@@ -8,10 +8,10 @@ and deployments can tighten or relax them.
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
-__all__ = ["AddressCounts", "Limits", "TokenBucket", "address_key"]
+__all__ = ["AddressBuckets", "AddressCounts", "Limits", "TokenBucket", "address_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,12 @@ class Limits:
     shutdown_timeout_s: int = 3
     """On SIGINT/SIGTERM, open connections get this long to finish before the
     server closes them and exits."""
+    page_rate_per_s: float = 20.0
+    """Requests per second one client address may make for the pages read by many
+    (``/``, ``/tournaments``, ``/games``, ``/players/...``, ``/api/leaderboard``,
+    ``/api/tournaments``); beyond it (after a burst) HTTP 429 with ``Retry-After``."""
+    page_burst: int = 60
+    """Page requests one address may make at once before the rate applies."""
     max_game_meta_bytes: int = 2 * 1024 * 1024
     """Client-reported ``meta`` one game may store (encoded JSON, all moves); past
     it a move is still accepted, its ``comment`` and ``branches`` are dropped and
@@ -113,6 +119,28 @@ def address_key(host: str | None) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
     return str(address)
+
+
+class AddressBuckets:
+    """A :class:`TokenBucket` per client address, the least recently used dropped
+    beyond ``max_addresses`` (a dropped address starts again with a full burst)."""
+
+    def __init__(self, rate_per_s: float, burst: int, max_addresses: int = 10_000) -> None:
+        self.rate = rate_per_s
+        self.burst = burst
+        self.max_addresses = max_addresses
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def allow(self, address: str, now: float) -> bool:
+        """Spend one request of ``address`` at ``now`` (seconds); False when over its rate."""
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            bucket = self._buckets[address] = TokenBucket(self.rate, self.burst, now)
+            if len(self._buckets) > self.max_addresses:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(address)
+        return bucket.allow(now)
 
 
 class AddressCounts:

@@ -35,7 +35,7 @@ from arena.access import Scope, origin_allowed
 from arena.admin import AdminApi, TournamentHost, json_error
 from arena.boards import Boards
 from arena.errors import ErrorCode, ProtocolError
-from arena.headers import SecurityHeaders
+from arena.headers import PageRate, SecurityHeaders
 from arena.host import Host, error_message
 from arena.limits import AddressCounts, Limits, TokenBucket, address_key
 from arena.protocol import (
@@ -638,5 +638,8 @@ def create_app(
     return Starlette(
         routes=routes,
         exception_handlers={500: on_error},
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(PageRate, rate_per_s=limits.page_rate_per_s, burst=limits.page_burst),
+        ],
     )

@@ -354,6 +354,7 @@ def show_load(report: LoadReport) -> None:
         ("page readers / stored games", f"{report.page_readers} / {report.stored_games}"),
         ("page latency p50 / p99 (readers' requests)",
          f"{_ms(report.pages.p50_ms)} / {_ms(report.pages.p99_ms)} ({report.pages.samples})"),
+        ("page requests refused for rate (429)", str(report.pages_limited)),
         ("errors", str(report.errors)),
         ("moves acknowledged / stored", f"{report.moves_acked} / {report.moves_stored}"),
         ("server peak memory (VmHWM, summed)", f"{report.server_peak_rss_mb:.0f} MB"),

@@ -201,6 +201,8 @@ class LoadReport:
     pages: LatencySummary = field(default_factory=lambda: summarize([]))
     """Latency of the page readers' requests (``/``, ``/api/leaderboard``, a player page)."""
     page_errors: list[str] = field(default_factory=list)
+    pages_limited: int = 0
+    """Page requests answered 429 (the server's per-address page rate)."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON object."""
@@ -515,4 +517,5 @@ async def run_load_bench(
             page_readers=options.page_readers,
             pages=summarize(readers.latencies_ms),
             page_errors=readers.errors[:20],
+            pages_limited=readers.limited,
         )

@@ -3,10 +3,12 @@
 ``--stored-games N`` fills the fresh database with N finished chess games
 between ten seeded players (random legal moves, each with a prediction and an
 ``actor_ms``), so that the leaderboard and the player pages have real work to
-do; ``--page-readers M`` runs M clients that reload ``/``, ``/api/leaderboard``
-and a player's page one after another as fast as they are answered, during the
-whole window. The bench then reports the pages' latency beside the relay
-latency of the games, which is what the readers must not disturb.
+do; ``--page-readers M`` runs M clients (each from its own loopback address)
+that reload ``/``, ``/api/leaderboard`` and a player's page one after another
+as fast as they are answered, waiting as told when the server answers 429 (its
+per-address page rate), during the warm-up and the window. The bench then
+reports the pages' latency beside the relay latency of the games, which is
+what the readers must not disturb.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class PageReaders:
     readers: int
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    limited: int = 0
+    """Answers 429 (over the server's per-address page rate): the reader waits as told."""
     window: tuple[float, float] | None = None
     """``perf_counter`` bounds inside which latencies count."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -100,7 +104,11 @@ class PageReaders:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _read(self, index: int) -> None:
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=30.0) as http:
+        # Each reader from its own loopback address, as separate clients would be.
+        transport = httpx.AsyncHTTPTransport(local_address=f"127.0.2.{index % 250 + 1}")
+        async with httpx.AsyncClient(
+            base_url=self.base_url, timeout=30.0, transport=transport
+        ) as http:
             turn = index
             while True:
                 path = PAGE_PATHS[turn % len(PAGE_PATHS)]
@@ -112,6 +120,10 @@ class PageReaders:
                     self.errors.append(f"page reader: {path}: {exc!r}"[:200])
                     continue
                 took = (time.perf_counter() - began) * 1000.0
+                if answer.status_code == 429:
+                    self.limited += 1
+                    await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
+                    continue
                 if answer.status_code >= 500:
                     self.errors.append(f"page reader: {path}: HTTP {answer.status_code}")
                 if self.window is not None and self.window[0] <= began <= self.window[1]:

@@ -679,3 +679,27 @@ async def test_the_forfeiting_illegal_move_is_refused_before_game_over(
         assert (error["type"], error["code"], error["ply"]) == ("error", 4024, 0)
     over = await recv_json(ws_a)
     assert (over["type"], over["reason"]) == ("game_over", "illegal_move")
+
+
+# ------------------------------------------------------------- 5. page readers
+
+
+async def test_pages_read_by_many_are_rate_limited_per_address(tmp_path: Path) -> None:
+    """Past its burst, one address gets 429 with Retry-After for the leaderboard pages
+    (answered before any page work); another address, a game's own page and the game
+    API are not limited."""
+    limits = Limits(page_rate_per_s=1.0, page_burst=5)
+    async with running_server(str(tmp_path / "r.db"), limits=limits) as srv:
+        (a, _), (b, _) = await new_bot(srv, "x"), await new_bot(srv, "y")
+        game_id = await srv.host.create_game("chess", (a, b), MatchConfig())
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            codes = [(await http.get(path)).status_code for path in ["/", "/api/leaderboard"] * 4]
+            assert codes == [200] * 5 + [429] * 3
+            limited = await http.get("/players/x")
+            assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+            assert limited.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+            for path in (f"/games/{game_id}", f"/api/games/{game_id}", "/static/style.css"):
+                assert (await http.get(path)).status_code == 200, path
+        other = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        async with httpx.AsyncClient(base_url=srv.url, transport=other) as http:
+            assert (await http.get("/")).status_code == 200
