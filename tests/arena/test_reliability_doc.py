@@ -70,6 +70,10 @@ def test_the_limits_table_states_the_code_defaults() -> None:
         "HTTP request head": [f"{limits.http_header_timeout_s:g} s"],
         "idle keep-alive HTTP connection": [f"{limits.http_idle_timeout_s:g} s"],
         "shutdown (SIGINT, SIGTERM)": [f"{limits.shutdown_timeout_s:g} s"],
+        "page requests (`/`, `/tournaments...`, `/games`, `/players/...`, `/api/leaderboard`, "
+        "`/api/tournaments...`)": [
+            f"{limits.page_rate_per_s:g}/s per address, bursts of {limits.page_burst}"
+        ],
     }
     for label, texts in expected.items():
         assert label in table, f"no row {label!r} in the limits table"
