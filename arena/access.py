@@ -22,6 +22,8 @@ from collections.abc import Collection
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from websockets.frames import Frame
+
 __all__ = [
     "REDACTED_LOGGERS",
     "Scope",
@@ -67,9 +69,19 @@ REDACTED_LOGGERS = ("uvicorn.error", "uvicorn.access", "websockets.server", "web
 
 
 class TokenRedactor(logging.Filter):
-    """Replaces tokens in log records (``"token": "..."``, ``Bearer ...``, ``arena_...``)."""
+    """Replaces tokens in log records (``"token": "..."``, ``Bearer ...``, ``arena_...``),
+    and drops the records of frames received from clients (websockets logs each
+    one at DEBUG as ``< TEXT ...``): a ``hello`` split across several frames
+    would show part of its token where no pattern can recognise it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.msg == "< %s"
+            and isinstance(record.args, tuple)
+            and record.args
+            and isinstance(record.args[0], Frame)
+        ):
+            return False
         message = record.getMessage()
         redacted = _SECRETS.sub(lambda m: (m.group("key") or "") + "[redacted]", message)
         if redacted != message:

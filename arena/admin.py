@@ -8,27 +8,25 @@ A new token appears once, in the answer that issued it, and nowhere else.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from arena.access import Scope
 from arena.host import Host
 from arena.limits import Limits
+from arena.names import BOT_NAME, NAME_RULE
+from arena.safejson import JSONInputError, loads
+from arena.safejson import SafeJSONResponse as JSONResponse
 from arena.store import BotExistsError, BotRow, Store, TokenRow
 
 __all__ = ["BOT_NAME", "AdminApi", "TournamentHost", "json_error"]
 
 log = logging.getLogger(__name__)
-
-BOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:#+=@-]{0,63}$")
-"""Names the admin API accepts for new bots."""
 
 
 class TournamentHost(Protocol):
@@ -106,12 +104,8 @@ class AdminApi:
 
         async def go(data: dict[str, Any]) -> Response:
             name = data.get("name")
-            if set(data) - {"name"} or not isinstance(name, str) or not BOT_NAME.match(name):
-                return json_error(
-                    400,
-                    'expected {"name": NAME}, NAME of 1-64 letters, digits and _.:#+=@- '
-                    "(starting with a letter or digit)",
-                )
+            if set(data) - {"name"} or not isinstance(name, str) or not BOT_NAME.fullmatch(name):
+                return json_error(400, f'expected {{"name": NAME}}, NAME of {NAME_RULE}')
             try:
                 bot = await self.store.add_bot(name)
             except BotExistsError as exc:
@@ -185,8 +179,8 @@ async def read_json(request: Request, limit: int) -> dict[str, Any] | Response:
         if len(body) > limit:
             return json_error(413, f"request body over {limit} bytes")
     try:
-        data = json.loads(bytes(body) or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = loads(bytes(body) or b"{}")
+    except JSONInputError as exc:
         return json_error(400, f"body is not valid JSON: {exc}")
     if not isinstance(data, dict):
         return json_error(400, f"expected a JSON object, got {type(data).__name__}")

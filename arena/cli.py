@@ -97,6 +97,22 @@ def main() -> None:
     default=None,
     help="Messages per second per connection (default 200; bursts of twice that).",
 )
+@click.option(
+    "--engine",
+    "engines",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="A UCI engine that tournaments created over the admin API may run (as "
+    "path=NAME); repeatable. Debian's engines in /usr/games are listed by default.",
+)
+@click.option(
+    "--api-key-env",
+    "api_key_envs",
+    multiple=True,
+    metavar="NAME",
+    help="An environment variable whose value LLM players created over the admin API "
+    "may send as their API key; repeatable (none by default).",
+)
 def serve(
     host: str,
     port: int,
@@ -104,6 +120,8 @@ def serve(
     log_level: str,
     allowed_origins: tuple[str, ...],
     rate_limit: float | None,
+    engines: tuple[str, ...],
+    api_key_envs: tuple[str, ...],
 ) -> None:
     """Run the arena server (websockets, JSON API, pages) until Ctrl-C.
 
@@ -115,7 +133,12 @@ def serve(
     """
     from arena.limits import Limits
     from arena.serve import collector_for_serving, configure_logging, running_server
+    from arena.specpolicy import SpecPolicy
 
+    try:
+        policy = SpecPolicy.configured(engines, api_key_envs)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--engine") from None
     configure_logging(log_level)
     limits = (
         Limits() if rate_limit is None else Limits(rate_per_s=rate_limit, burst=int(2 * rate_limit))
@@ -131,6 +154,7 @@ def serve(
             recover=True,
             run_tournaments=True,
             allowed_origins=allowed_origins,
+            spec_policy=policy,
         ) as server:
             resumed = len(server.host.recovered)
             async with collector_for_serving():  # after start-up: what exists now is frozen
@@ -175,6 +199,12 @@ def bot() -> None:
 )
 def bot_add(name: str, db: str, token_file: Path | None, exist_ok: bool) -> None:
     """Register bot NAME and print its token (shown once, stored hashed)."""
+    from arena.names import check_name
+
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
 
     kept = ""
     if exist_ok and token_file is not None and token_file.is_file():

@@ -88,7 +88,25 @@ class ArenaError(Exception):
 
 
 class ProtocolError(ArenaError):
-    """A message that cannot be accepted as sent (shape, auth, limits)."""
+    """A message that cannot be accepted as sent (shape, auth, limits).
+
+    ``game_id``, ``ply`` and ``ref`` (the message's type) are those the refused
+    frame named, when it named them, so the error can say which frame it is about.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        game_id: str | None = None,
+        ply: int | None = None,
+        ref: str | None = None,
+    ) -> None:
+        super().__init__(code, message)
+        self.game_id = game_id
+        self.ply = ply
+        self.ref = ref
 
 
 class MatchError(ArenaError):

@@ -36,7 +36,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
+import re
 import time
 from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
@@ -72,11 +74,12 @@ from arena.protocol import (
     ResumedGame,
     Seek,
     SeekAck,
+    WarningMessage,
     dump,
 )
 from arena.store import BotRow, GameRow, Store, now_ms
 from arena.store.db import GameNotOwnedError
-from games import GameError, get_game
+from games import GameError, IllegalMoveError, get_game
 
 __all__ = ["ClusterHooks", "Host", "HostedGame", "Peer", "PendingSeek", "error_message"]
 
@@ -126,6 +129,46 @@ def error_message(
     )
 
 
+BULKY_META = frozenset({"comment", "branches"})
+"""``meta`` fields dropped once a game has stored its budget (the rest is a few figures)."""
+
+
+def meta_size(meta: dict[str, Any]) -> int:
+    """A ``meta`` dict's size as compact UTF-8 JSON (how the budget counts it)."""
+    return len(json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def normalized_prediction(match: Match, ply: int, moves: list[str]) -> list[str]:
+    """Predicted moves in the game's canonical notation, or :class:`MatchError` (4027)
+    quoting the first that cannot be a move.
+
+    For the current ply the position is known: each move must be legal there and
+    is normalised like a played move (SAN accepted in chess). For a later ply
+    each must already be in canonical notation (``GameInfo.move_pattern``).
+    """
+    if ply == match.ply:
+        normalized = []
+        for move in moves:
+            try:
+                normalized.append(match.game.normalize_move(match.state, move))
+            except IllegalMoveError as exc:
+                raise MatchError(
+                    ErrorCode.BAD_PREDICTION,
+                    f"predicted move {move!r} is not legal at ply {ply} ({exc})",
+                ) from None
+        return normalized
+    pattern = match.game.info.move_pattern
+    for move in moves:
+        if pattern is not None and not re.fullmatch(pattern, move):
+            raise MatchError(
+                ErrorCode.BAD_PREDICTION,
+                f"predicted move {move!r} for ply {ply} is not a move in "
+                f"{match.game.info.name}'s notation ({match.game.info.move_notation}); "
+                "moves for a later ply than the current one must be written canonically",
+            )
+    return moves
+
+
 def _log_unstored_prediction(stored: asyncio.Future[float]) -> None:
     if not stored.cancelled() and stored.exception() is not None:
         log.error("a prediction could not be stored", exc_info=stored.exception())
@@ -153,6 +196,8 @@ class HostedGame:
     away_since: dict[int, float] = field(default_factory=dict)
     """Monotonic ms since when each away seat's bot has not been connected."""
     grace_timer: asyncio.TimerHandle | None = None
+    meta_bytes: int = 0
+    """Client-reported ``meta`` stored for this game so far (encoded bytes)."""
 
     def seat_of(self, bot_id: int) -> int | None:
         for seat, bot in enumerate(self.bots):
@@ -393,6 +438,7 @@ class Host:
             match=match,
             records=MoveLog(record_of(m) for m in stored),
             grace_ms=self._grace(config),
+            meta_bytes=sum(meta_size(m.meta) for m in stored if m.meta),
         )
 
     async def wait_finished(self, game_id: str) -> None:
@@ -451,9 +497,17 @@ class Host:
                 frames, mode = self._catch_up(hosted, seat, resume.get(hosted.id))
                 for frame in frames:
                     peer.send(frame)
+                match = hosted.match
                 entries.append(
                     ResumedGame(
-                        game_id=hosted.id, seq=hosted.seq, status=status_of(hosted.match), mode=mode
+                        game_id=hosted.id,
+                        seq=hosted.seq,
+                        status=status_of(match),
+                        mode=mode,
+                        seat=seat,
+                        game=match.game.info.name,
+                        players=(hosted.bots[0].name, hosted.bots[1].name),
+                        initial_state=match.game.encode_state(match.initial_state),
                     )
                 )
         if self.cluster is not None:
@@ -470,7 +524,16 @@ class Host:
             for frame in frames:
                 peer.send(frame)
             entries.append(
-                ResumedGame(game_id=row.id, seq=row.ply + 1, status="finished", mode=mode)
+                ResumedGame(
+                    game_id=row.id,
+                    seq=row.ply + 1,
+                    status="finished",
+                    mode=mode,
+                    seat=seat,
+                    game=row.game,
+                    players=row.players,
+                    initial_state=row.initial_state,
+                )
             )
         peer.send(dump(Resumed(games=entries)))
         for hosted in mine:
@@ -688,9 +751,52 @@ class Host:
         async with hosted.lock:
             transition = hosted.match.play(seat, msg.ply, msg.move, received_mono)
             meta = None if msg.meta is None else msg.meta.model_dump(exclude_none=True)
+            meta, size, dropped = self._within_meta_budget(hosted, meta)
+            if transition.error is not None:
+                # The refusal first, then what it caused (a forfeit's or a flag's game_over).
+                peer.send(
+                    error_message(
+                        transition.error.code,
+                        transition.error.message,
+                        game_id=msg.game_id,
+                        ply=msg.ply,
+                        ref="move",
+                    )
+                )
             await self._commit(hosted, transition, received_at=received_at, meta=meta)
-        if transition.error is not None:
-            raise transition.error
+            if transition.record is not None:
+                hosted.meta_bytes += size
+                if dropped:
+                    peer.send(
+                        dump(
+                            WarningMessage(
+                                name="meta_not_stored",
+                                message=(
+                                    f"move accepted; meta field(s) {', '.join(dropped)} not "
+                                    f"stored: this game has stored its limit of "
+                                    f"{self.limits.max_game_meta_bytes} bytes of meta"
+                                ),
+                                game_id=msg.game_id,
+                                ply=msg.ply,
+                                ref="move",
+                                ignored=dropped,
+                            )
+                        )
+                    )
+
+    def _within_meta_budget(
+        self, hosted: HostedGame, meta: dict[str, Any] | None
+    ) -> tuple[dict[str, Any] | None, int, list[str]]:
+        """``meta`` as it may be stored, its size, and the fields dropped: past the
+        game's budget (``limits.max_game_meta_bytes``) only the small figures are kept."""
+        if not meta:
+            return meta, 0, []
+        size = meta_size(meta)
+        if hosted.meta_bytes + size <= self.limits.max_game_meta_bytes:
+            return meta, size, []
+        dropped = sorted(k for k in meta if k in BULKY_META)
+        kept = {k: v for k, v in meta.items() if k not in BULKY_META}
+        return kept or None, meta_size(kept), dropped
 
     async def _commit(
         self,
@@ -794,6 +900,7 @@ class Host:
                 ErrorCode.BAD_PREDICTION,
                 f"{len(msg.moves)} moves but {len(msg.probs)} probabilities; give one per move",
             )
+        moves = normalized_prediction(match, msg.ply, msg.moves)
         sent = hosted.predictions.get((seat, msg.ply), 0)
         if sent >= MAX_PREDICTS_PER_PLY:
             raise MatchError(
@@ -810,7 +917,7 @@ class Host:
             hosted.id,
             ply=msg.ply,
             seat=seat,
-            moves=msg.moves,
+            moves=moves,
             probs=msg.probs,
             received_at=received_at,
         )

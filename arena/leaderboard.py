@@ -13,10 +13,11 @@ import asyncio
 import dataclasses
 import statistics
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from arena.accounting import MoveAccount, account_game, account_player
+from arena.accounting import GameAccount, MoveAccount, account_game, account_player
 from arena.ratings import GameResult, rate
 from arena.store import GameRow, Store
 from games import result_score
@@ -103,28 +104,41 @@ async def build_leaderboard(
     game: str | None = None,
     anchor: tuple[str, float] | None = None,
     bootstrap: int = 200,
+    accounts: Callable[[list[GameRow]], Awaitable[list[GameAccount]]] | None = None,
 ) -> Leaderboard:
     """Ratings and speculation figures over the selected stored games.
 
     Without an explicit ``anchor``, a tournament's own anchor (from its file)
-    applies. The fit and its bootstrap run in a worker thread, so a server
-    answering ``/api/leaderboard`` keeps its games moving meanwhile."""
+    applies. ``accounts`` gives games' accounting (by default computed from their
+    stored moves; :class:`arena.boards.Boards` passes its cache). The fit, its
+    bootstrap and the sums run in a worker thread, so a server answering
+    ``/api/leaderboard`` keeps its games moving meanwhile."""
     if anchor is None and tournament_id is not None:
         anchor = await tournament_anchor(store, tournament_id)
     games = await store.list_games(limit=None, tournament_id=tournament_id, game=game)
     results = game_results(games)
-    rated = {g.id for g in games if result_score(g.result) is not None}
-    table = (
-        await asyncio.to_thread(rate, results, anchor=anchor, bootstrap=bootstrap)
-        if results
-        else None
-    )
+    rated = [g for g in games if g.status == "finished" and result_score(g.result) is not None]
+
+    async def stored_accounts(rows: list[GameRow]) -> list[GameAccount]:
+        return [
+            account_game(await store.get_moves(r.id), await store.get_predictions(r.id))
+            for r in rows
+        ]
+
+    scored = list(zip(rated, await (accounts or stored_accounts)(rated), strict=True))
+    return await asyncio.to_thread(_board, results, scored, anchor, bootstrap)
+
+
+def _board(
+    results: list[GameResult],
+    accounts: list[tuple[GameRow, GameAccount]],
+    anchor: tuple[str, float] | None,
+    bootstrap: int,
+) -> Leaderboard:
+    table = rate(results, anchor=anchor, bootstrap=bootstrap) if results else None
     own_moves: dict[str, list[MoveAccount]] = defaultdict(list)
     responses: dict[str, list[float]] = defaultdict(list)
-    for g in games:
-        if g.id not in rated:
-            continue
-        account = account_game(await store.get_moves(g.id), await store.get_predictions(g.id))
+    for g, account in accounts:
         for m in account.moves:
             name = g.players[m.seat]
             own_moves[name].append(dataclasses.replace(m, seat=0))

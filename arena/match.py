@@ -33,6 +33,10 @@ from arena.clock import ClockState, TimeControl
 from arena.errors import ErrorCode, MatchError
 from games import Game, IllegalMoveError, result_string
 
+MAX_PLIES = 1000
+"""Every game is adjudicated a draw (``max_plies``) after this many moves at the
+latest, whatever its own ``max_plies``: it bounds what one game stores."""
+
 __all__ = [
     "Match",
     "MatchConfig",
@@ -235,7 +239,7 @@ class Match:
         outcome = self.game.outcome(new_state)
         if outcome is not None:
             played = played._finish(outcome.winner, outcome.reason)
-        elif self.config.max_plies is not None and played.ply >= self.config.max_plies:
+        elif played.ply >= min(self.config.max_plies or MAX_PLIES, MAX_PLIES):
             played = played._finish(None, "max_plies")
         record = MoveRecord(
             ply=ply,

@@ -19,15 +19,19 @@ snapshot when the gap is long), then ``resumed``.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from arena.errors import ErrorCode, ProtocolError
+from arena.match import MAX_PLIES
+from arena.safejson import JSONInputError, loads
 
 __all__ = [
+    "MAX_META_BYTES",
+    "MAX_PLIES",
     "MAX_RESUME_GAMES",
+    "MAX_SEQ",
     "PROTOCOL_VERSION",
     "BranchReport",
     "ClientMessage",
@@ -49,9 +53,11 @@ __all__ = [
     "SeekAck",
     "ServerMessage",
     "StateEvent",
+    "WarningMessage",
     "Welcome",
     "dump",
     "json_schema",
+    "parse_client_frame",
     "parse_client_message",
 ]
 
@@ -60,15 +66,29 @@ MAX_PREDICTIONS = 8
 MAX_BRANCH_REPORTS = 64
 MAX_RESUME_GAMES = 64
 """Games a ``hello`` may name in ``resume``."""
+MAX_META_BYTES = 24 * 1024
+"""Largest ``move.meta``, encoded as compact UTF-8 JSON; a larger one refuses the move."""
+MAX_MS = 86_400_000.0
+"""Largest duration (ms, a day) a client may report in ``meta``."""
+MAX_COUNT = 1_000_000_000
+"""Largest count (tokens, calls) a client may report in ``meta``."""
 
 GameId = Annotated[str, Field(min_length=1, max_length=64)]
 Ply = Annotated[int, Field(ge=0, le=100_000)]
-Seq = Annotated[int, Field(ge=0, le=100_001)]
+MAX_SEQ = 100_001
+"""Largest ``seq`` a client may name (games stored by older versions may be long)."""
+Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 MoveText = Annotated[str, Field(min_length=1, max_length=32)]
 
 
+Ms = Annotated[float, Field(ge=0, le=MAX_MS)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+
+
 class _Client(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Non-finite numbers never get this far (arena.safejson.loads refuses them);
+    # allow_inf_nan=False keeps them out of messages built in Python too.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _Server(BaseModel):
@@ -101,7 +121,7 @@ class Seek(_Client):
     """``"BASE+INC"`` in seconds, ``"N/move"`` for N seconds per move, or ``"none"``."""
     opponent: Annotated[str, Field(max_length=64)] | None = None
     """Only pair with this bot name (a challenge); any opponent when absent."""
-    max_plies: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    max_plies: Annotated[int, Field(ge=1, le=MAX_PLIES)] | None = None
 
 
 class BranchReport(_Client):
@@ -114,8 +134,8 @@ class BranchReport(_Client):
     """The guessed moves the branch assumed, after the real moves known when it started."""
     rank: Annotated[int, Field(ge=1, le=MAX_PREDICTIONS)]
     """Rank of the (last) guess in its speculator answer, 1 = top."""
-    started_ms: float
-    ended_ms: float
+    started_ms: Annotated[float, Field(ge=-MAX_MS, le=MAX_MS)]
+    ended_ms: Annotated[float, Field(ge=-MAX_MS, le=MAX_MS)]
     outcome: Literal["kept", "cancelled", "discarded"]
     """``kept``: it produced this move; ``cancelled``: stopped before it finished;
     ``discarded``: it finished but its position never happened."""
@@ -124,19 +144,19 @@ class BranchReport(_Client):
 class MoveMeta(_Client):
     """Figures a client reports about how it produced a move (stored as reported)."""
 
-    actor_ms: Annotated[float, Field(ge=0)] | None = None
+    actor_ms: Ms | None = None
     """How long the actor call that produced this move ran."""
-    prompt_tokens: Annotated[int, Field(ge=0)] | None = None
-    completion_tokens: Annotated[int, Field(ge=0)] | None = None
-    spec_calls: Annotated[int, Field(ge=0)] | None = None
-    spec_tokens: Annotated[int, Field(ge=0)] | None = None
-    wasted_tokens: Annotated[int, Field(ge=0)] | None = None
-    speculator_ms: Annotated[float, Field(ge=0)] | None = None
+    prompt_tokens: Count | None = None
+    completion_tokens: Count | None = None
+    spec_calls: Count | None = None
+    spec_tokens: Count | None = None
+    wasted_tokens: Count | None = None
+    speculator_ms: Ms | None = None
     """Time the speculator took for the window before this move (its latency S)."""
     speculation: Literal["hit", "miss", "off"] | None = None
     comment: Annotated[str, Field(max_length=16_384)] | None = None
     """Free text kept for the replay, e.g. an LLM's raw reply."""
-    wait_ms: Annotated[float, Field(ge=0)] | None = None
+    wait_ms: Ms | None = None
     """Client-side time from learning the real position to deciding (the actor
     call, on a miss, ends at ``wait_ms`` and started ``actor_ms`` before)."""
     branches: Annotated[list[BranchReport], Field(max_length=MAX_BRANCH_REPORTS)] | None = None
@@ -292,6 +312,15 @@ class ResumedGame(_Server):
     mode: Literal["events", "snapshot"]
     """``events``: the missed events were sent (maybe none); ``snapshot``: a
     ``game_start`` was sent instead (no ``resume`` entry, or the gap was too long)."""
+    seat: int | None = None
+    """The bot's seat in the game."""
+    game: str | None = None
+    """The game's name (``chess``, ...)."""
+    players: tuple[str, str] | None = None
+    """Bot names by seat."""
+    initial_state: str | None = None
+    """The position the game started from: with the moves of the ``state`` events
+    (or of a ``game_start``), enough for a restarted client to rebuild the game."""
 
 
 class Resumed(_Server):
@@ -332,52 +361,126 @@ class Pong(_Server):
     id: str | None = None
 
 
-ServerMessage = Annotated[
-    Welcome | Resumed | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong,
-    Field(discriminator="type"),
-]
+class WarningMessage(_Server):
+    """Something in an accepted message was ignored (not an error: the message took effect).
 
-_client_adapter: TypeAdapter[Hello | Seek | Move | Predict | Resign | Ping] = TypeAdapter(
-    ClientMessage
+    Sent before the message's answer (``move_ack`` for a move): e.g. ``meta``
+    fields this server does not know, named in ``ignored``, or figures not
+    stored because the game reached its storage limit.
+    """
+
+    type: Literal["warning"] = "warning"
+    name: str
+    """``ignored_fields`` or ``meta_not_stored``."""
+    message: str
+    game_id: str | None = None
+    ply: int | None = None
+    ref: str | None = None
+    """The ``type`` of the message the warning is about."""
+    ignored: list[str] = []
+    """The names of the ignored fields, if any."""
+
+
+ClientMessageType = Hello | Seek | Move | Predict | Resign | Ping
+ServerMessageType = (
+    Welcome
+    | Resumed
+    | GameStart
+    | StateEvent
+    | MoveAck
+    | GameOver
+    | SeekAck
+    | ErrorMessage
+    | Pong
+    | WarningMessage
 )
-_server_adapter: TypeAdapter[
-    Welcome | Resumed | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong
-] = TypeAdapter(ServerMessage)
+ServerMessage = Annotated[ServerMessageType, Field(discriminator="type")]
+
+_client_adapter: TypeAdapter[ClientMessageType] = TypeAdapter(ClientMessage)
+_server_adapter: TypeAdapter[ServerMessageType] = TypeAdapter(ServerMessage)
+_META_FIELDS = frozenset(MoveMeta.model_fields)
 
 
-def parse_client_message(text: str | bytes) -> Hello | Seek | Move | Predict | Resign | Ping:
-    """Parse one frame from a client, or raise :class:`ProtocolError` saying why not."""
+def _about(raw: dict[str, Any]) -> tuple[str | None, int | None]:
+    """The ``game_id`` and ``ply`` a frame names, when they have the right shape (so
+    that an error about the frame can carry them)."""
+    game_id, ply = raw.get("game_id"), raw.get("ply")
+    return (
+        game_id if isinstance(game_id, str) and 0 < len(game_id) <= 64 else None,
+        ply if type(ply) is int and 0 <= ply <= 100_000 else None,
+    )
+
+
+def parse_client_frame(text: str | bytes) -> tuple[ClientMessageType, list[str]]:
+    """Parse one frame from a client: the message, and the names of the ``move.meta``
+    fields that were ignored because this server does not know them (the move is
+    still valid; the server warns about them). Raises :class:`ProtocolError`
+    saying why a frame cannot be accepted, with the frame's ``game_id``, ``ply``
+    and ``type`` when it names them."""
     try:
-        raw: Any = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"not valid JSON: {exc}") from None
+        # Numbers are checked by the models (finite, in range), so that a refusal
+        # names the field and carries the frame's game and ply.
+        raw: Any = loads(text, numbers=False)
+    except JSONInputError as exc:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, str(exc)) from None
     if not isinstance(raw, dict):
         raise ProtocolError(
             ErrorCode.BAD_MESSAGE, f"expected a JSON object, got {type(raw).__name__}"
         )
     kind = raw.get("type")
+    if "type" not in raw:
+        raise ProtocolError(
+            ErrorCode.BAD_MESSAGE,
+            f"missing field 'type'; valid types: {', '.join(sorted(CLIENT_TYPES))}",
+        )
     if kind not in CLIENT_TYPES:
         raise ProtocolError(
             ErrorCode.UNKNOWN_TYPE,
-            f"unknown message type {kind!r}; valid types: {', '.join(sorted(CLIENT_TYPES))}",
+            f"unknown message type {str(kind)[:40]!r}; valid types: "
+            + ", ".join(sorted(CLIENT_TYPES)),
         )
+    game_id, ply = _about(raw)
+    ignored: list[str] = []
+    meta = raw.get("meta")
+    if kind == "move" and isinstance(meta, dict):
+        ignored = sorted(str(k)[:64] for k in meta if k not in _META_FIELDS)[:16]
+        if ignored:
+            raw = raw | {"meta": {k: v for k, v in meta.items() if k in _META_FIELDS}}
     try:
-        return _client_adapter.validate_python(raw)
+        message = _client_adapter.validate_python(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'][1:]) or '(message)'}: {err['msg']}"
-            for err in exc.errors()
+            for err in exc.errors()[:8]
         )
         raise ProtocolError(
-            ErrorCode.BAD_MESSAGE, f"invalid {kind!r} message: {problems}"
+            ErrorCode.BAD_MESSAGE,
+            f"invalid {kind!r} message: {problems}",
+            game_id=game_id,
+            ply=ply,
+            ref=kind,
         ) from None
+    if isinstance(message, Move) and message.meta is not None:
+        size = len(message.meta.model_dump_json(exclude_none=True))
+        if size > MAX_META_BYTES:
+            raise ProtocolError(
+                ErrorCode.BAD_MESSAGE,
+                f"meta is {size} bytes; at most {MAX_META_BYTES} are accepted per move "
+                "(shorten the comment or the branches, or send the move without meta)",
+                game_id=game_id,
+                ply=ply,
+                ref=kind,
+            )
+    return message, ignored
 
 
-def parse_server_message(
-    text: str | bytes,
-) -> (
-    Welcome | Resumed | GameStart | StateEvent | MoveAck | GameOver | SeekAck | ErrorMessage | Pong
-):
+def parse_client_message(text: str | bytes) -> ClientMessageType:
+    """Parse one frame from a client, or raise :class:`ProtocolError` saying why not
+    (unknown ``meta`` fields are dropped: see :func:`parse_client_frame`)."""
+    return parse_client_frame(text)[0]
+
+
+def parse_server_message(text: str | bytes) -> ServerMessageType:
     """Parse one frame from the server (used by the client SDK and tests)."""
     return _server_adapter.validate_json(text)
 
@@ -390,24 +493,7 @@ def dump(message: BaseModel) -> str:
 def json_schema() -> dict[str, Any]:
     """One JSON schema covering every message of protocol v1, both directions."""
     both: TypeAdapter[Any] = TypeAdapter(
-        Annotated[
-            Hello
-            | Seek
-            | Move
-            | Predict
-            | Resign
-            | Ping
-            | Welcome
-            | Resumed
-            | GameStart
-            | StateEvent
-            | MoveAck
-            | GameOver
-            | SeekAck
-            | ErrorMessage
-            | Pong,
-            Field(discriminator="type"),
-        ]
+        Annotated[ClientMessageType | ServerMessageType, Field(discriminator="type")]
     )
     schema = both.json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -416,7 +502,7 @@ def json_schema() -> dict[str, Any]:
         "Every websocket text frame is one of these messages, told apart by 'type'. "
         "Client to server: hello, seek, move, predict, resign, ping. "
         "Server to client: welcome, resumed, game_start, state, move_ack, game_over, seek_ack, "
-        "error, pong. Error codes: "
+        "error, warning, pong. Error codes: "
         + ", ".join(f"{c.value} {c.name.lower()}" for c in ErrorCode)
         + "."
     )

@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from arena.access import install_token_redaction
+from arena.boards import Boards
 from arena.host import Host
+from arena.httpprotocol import head_timeout_protocol
 from arena.limits import Limits
 from arena.server import create_app
+from arena.specpolicy import SpecPolicy
 from arena.store import Store
 from arena.wsprotocol import ReadAheadProtocol
 
@@ -54,6 +57,8 @@ class RunningServer:
     """The tournaments this server runs (``run_tournaments=True``)."""
     cluster: Cluster | None = None
     """This process as a node of a cluster (on PostgreSQL, see :mod:`arena.cluster`)."""
+    boards: Boards | None = None
+    """The caches of leaderboards and ratings the pages and the API answer from."""
 
     @property
     def url(self) -> str:
@@ -98,6 +103,7 @@ async def running_server(
     recover: bool = False,
     run_tournaments: bool = False,
     allowed_origins: Collection[str] = (),
+    spec_policy: SpecPolicy | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Open the store at ``db``, serve it, and stop cleanly on exit.
 
@@ -105,7 +111,9 @@ async def running_server(
     ``recover``, every unfinished game in the store is resumed before the
     first connection is accepted (``arena serve`` does this after a crash);
     with ``run_tournaments``, the server runs the tournaments created over the
-    admin API and resumes those left running. Open connections are checked
+    admin API and resumes those left running, their players checked against
+    ``spec_policy`` (by default Debian's engines, no API key variables). Open
+    connections are checked
     against token revocations every ``limits.revocation_poll_s``.
 
     On PostgreSQL the server is a node of a cluster (:mod:`arena.cluster`):
@@ -134,14 +142,16 @@ async def running_server(
         if run_tournaments:
             from arena.tournament.service import TournamentService
 
-            service = TournamentService(store)
+            service = TournamentService(store, spec_policy or SpecPolicy.configured())
         from web.routes import routes as web_routes
 
+        boards = Boards(store)
         app = create_app(
             store,
             host,
             limits,
-            extra_routes=web_routes(store),
+            extra_routes=web_routes(store, boards),
+            boards=boards,
             allowed_origins=allowed_origins,
             tournaments=service,
         )
@@ -150,15 +160,19 @@ async def running_server(
             host_name,
             port,
             ws=ReadAheadProtocol,
+            http=head_timeout_protocol(limits.http_header_timeout_s),
             # Frames are small JSON: compressing each costs more CPU than it saves
             # (an eighth of the server's time under load), so it is not offered.
             ws_per_message_deflate=False,
             ws_max_size=limits.max_message_bytes,
             ws_ping_interval=limits.ping_interval_s,
             ws_ping_timeout=limits.ping_timeout_s,
+            timeout_keep_alive=limits.http_idle_timeout_s,
+            timeout_graceful_shutdown=limits.shutdown_timeout_s,
             log_level=log_level,
         ) as bound:
-            server = RunningServer(host_name, bound, store, host, service, cluster)
+            server = RunningServer(host_name, bound, store, host, service, cluster, boards)
+            warm = asyncio.create_task(_warm(boards))
             stop = asyncio.Event()
             poller = asyncio.create_task(_poll_revocations(host, limits.revocation_poll_s, stop))
             try:
@@ -166,6 +180,9 @@ async def running_server(
                     await service.start(server)
                 yield server
             finally:
+                warm.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await warm
                 if service is not None:
                     await service.close()
                 stop.set()  # not cancelled: a query cut off mid-way would strand its connection
@@ -178,6 +195,14 @@ async def running_server(
         if cluster is not None:  # the server did not start
             await cluster.close()
         await store.close()
+
+
+async def _warm(boards: Boards) -> None:
+    """Compute the leaderboard once at start-up, so the first reader does not wait for it."""
+    try:
+        await boards.leaderboard()
+    except Exception:  # a page will try again (and answer the error)
+        log.exception("could not compute the leaderboard at start-up")
 
 
 async def _poll_revocations(host: Host, every_s: float, stop: asyncio.Event) -> None:

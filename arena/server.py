@@ -24,27 +24,36 @@ from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from arena import __version__
 from arena.access import Scope, origin_allowed
 from arena.admin import AdminApi, TournamentHost, json_error
+from arena.boards import Boards
 from arena.errors import ErrorCode, ProtocolError
+from arena.headers import PageRate, SecurityHeaders
 from arena.host import Host, error_message
-from arena.limits import Limits, TokenBucket
+from arena.limits import AddressCounts, Limits, TokenBucket, address_key
 from arena.protocol import (
+    MAX_SEQ,
     PROTOCOL_VERSION,
     Hello,
+    Move,
     Ping,
     Pong,
+    WarningMessage,
     Welcome,
     dump,
-    parse_client_message,
+    parse_client_frame,
 )
 from arena.records import NotChessError, game_detail, game_pgn, game_summary
+from arena.safejson import SafeJSONResponse as JSONResponse
+from arena.safejson import ascii_int
+from arena.specpolicy import public_config
 from arena.store import BotRow, Store, TokenRow, TournamentRow
 from arena.wsprotocol import direct_send_of, text_frame
 
@@ -163,6 +172,20 @@ class WsPeer:
             self.last_activity = time.monotonic()
 
 
+def ignored_fields_warning(msg: Move, ignored: list[str]) -> str:
+    """The ``warning`` that a move's unknown ``meta`` fields were not stored."""
+    return dump(
+        WarningMessage(
+            name="ignored_fields",
+            message=f"move accepted; unknown meta field(s) not stored: {', '.join(ignored)}",
+            game_id=msg.game_id,
+            ply=msg.ply,
+            ref="move",
+            ignored=ignored,
+        )
+    )
+
+
 def _close_reason(text: str) -> str:
     """``text`` cut to the 123 UTF-8 bytes a close frame's reason may hold."""
     return text.encode()[:123].decode(errors="ignore")
@@ -196,54 +219,73 @@ class _Endpoints:
         host: Host,
         limits: Limits,
         allowed_origins: Collection[str],
+        boards: Boards,
     ) -> None:
         self.store = store
+        self.boards = boards
         self.host = host
         self.limits = limits
         self.allowed_origins = tuple(allowed_origins)
-        self.pending_hello = 0
-        """Bot connections accepted that have not authenticated yet."""
-        self.spectators = 0
+        self.pending = AddressCounts()
+        """Bot connections accepted that have not authenticated yet, per address."""
+        self.spectators = AddressCounts()
 
     # ------------------------------------------------------------------ websockets
 
-    async def _admit(self, ws: WebSocket, *, spectator: bool) -> bool:
-        """Refuse a handshake from a foreign browser origin (403) or over a cap (503)."""
+    async def _admit(self, ws: WebSocket, *, spectator: bool) -> str | None:
+        """Refuse a handshake from a foreign browser origin (403) or over a cap (503);
+        the client's address key (counted by the caller) when it may proceed."""
         origin = ws.headers.get("origin")
         if not origin_allowed(origin, ws.headers.get("host"), self.allowed_origins):
             log.info("refused a websocket from origin %r", origin[:100] if origin else origin)
             await ws.send_denial_response(
                 JSONResponse({"error": "origin not allowed"}, status_code=403)
             )
-            return False
-        full = (
-            self.spectators >= self.limits.max_spectators
-            if spectator
-            else self.pending_hello >= self.limits.max_pending_hello
-        )
-        if full:
+            return None
+        address = address_key(ws.client.host if ws.client else None)
+        if spectator:
+            full = self.spectators.full(
+                address, self.limits.max_spectators, self.limits.max_spectators_per_address
+            )
+        else:
+            full = self.pending.full(
+                address, self.limits.max_pending_hello, self.limits.max_pending_hello_per_address
+            )
+        if full is not None:
             what = "spectators" if spectator else "connections waiting for hello"
             await ws.send_denial_response(
                 JSONResponse(
-                    {"error": f"too many {what}; try again later"},
+                    {"error": f"too many {what} {full}; try again later"},
                     status_code=503,
                     headers={"Retry-After": "1"},
                 )
             )
-            return False
-        return True
+            return None
+        return address
 
     async def bot(self, ws: WebSocket) -> None:
-        if not await self._admit(ws, spectator=False):
+        address = await self._admit(ws, spectator=False)
+        if address is None:
             return
-        self.pending_hello += 1
+        # A crowded address (or server) gets less time to say hello.
+        crowded = self.pending.count(address) * 2 >= self.limits.max_pending_hello_per_address or (
+            self.pending.total * 2 >= self.limits.max_pending_hello
+        )
+        timeout = (
+            min(self.limits.hello_timeout_s, self.limits.hello_timeout_crowded_s)
+            if crowded
+            else self.limits.hello_timeout_s
+        )
+        self.pending.add(address)
         counted = True
-        await ws.accept()
-        peer = WsPeer(ws, self.limits)
-        writer = asyncio.create_task(peer.writer())
+        peer: WsPeer | None = None
+        writer: asyncio.Task[None] | None = None
         try:
-            auth = await self._authenticate(ws, peer)
-            self.pending_hello -= 1
+            await ws.accept()
+            peer = WsPeer(ws, self.limits)
+            writer = asyncio.create_task(peer.writer())
+            auth = await self._authenticate(ws, peer, timeout)
+            self.pending.remove(address)
             counted = False
             if auth is not None:
                 token, hello = auth
@@ -253,13 +295,16 @@ class _Endpoints:
             pass
         finally:
             if counted:
-                self.pending_hello -= 1
-            self.host.disconnect(peer)
-            await self._finish(peer, writer)
+                self.pending.remove(address)
+            if peer is not None and writer is not None:
+                self.host.disconnect(peer)
+                await self._finish(peer, writer)
 
-    async def _authenticate(self, ws: WebSocket, peer: WsPeer) -> tuple[TokenRow, Hello] | None:
+    async def _authenticate(
+        self, ws: WebSocket, peer: WsPeer, timeout_s: float
+    ) -> tuple[TokenRow, Hello] | None:
         try:
-            async with asyncio.timeout(self.limits.hello_timeout_s):
+            async with asyncio.timeout(timeout_s):
                 frame = await _receive(ws)
             text = None if frame is None else _as_text(frame)
         except TimeoutError:
@@ -271,7 +316,7 @@ class _Endpoints:
         if text is None:
             return None
         try:
-            hello = parse_client_message(text)
+            hello, _ = parse_client_frame(text)
         except ProtocolError as exc:
             self._fatal(peer, exc.code, exc.message)
             return None
@@ -345,14 +390,22 @@ class _Endpoints:
                         f"more than {self.limits.rate_per_s:g} messages/s; message dropped",
                     )
                 strikes = 0
-                msg = parse_client_message(_as_text(frame))
+                msg, ignored = parse_client_frame(_as_text(frame))
                 if isinstance(msg, Hello):
                     raise ProtocolError(
-                        ErrorCode.ALREADY_AUTHENTICATED, "this connection is already authenticated"
+                        ErrorCode.ALREADY_AUTHENTICATED,
+                        "this connection is already authenticated",
+                        ref="hello",
                     )
+                if ignored and isinstance(msg, Move):
+                    peer.send(ignored_fields_warning(msg, ignored))
                 await self.host.handle(peer, msg)
             except ProtocolError as exc:
-                peer.send(error_message(exc.code, exc.message))
+                peer.send(
+                    error_message(
+                        exc.code, exc.message, game_id=exc.game_id, ply=exc.ply, ref=exc.ref
+                    )
+                )
             except WebSocketDisconnect:
                 return
             except Exception:
@@ -362,13 +415,14 @@ class _Endpoints:
                 )
 
     async def watch(self, ws: WebSocket) -> None:
-        if not await self._admit(ws, spectator=True):
+        address = await self._admit(ws, spectator=True)
+        if address is None:
             return
-        self.spectators += 1
+        self.spectators.add(address)
         try:
             await self._watch(ws)
         finally:
-            self.spectators -= 1
+            self.spectators.remove(address)
 
     async def _watch(self, ws: WebSocket) -> None:
         await ws.accept()
@@ -379,14 +433,15 @@ class _Endpoints:
             since_text = ws.query_params.get("since")
             since: int | None = None
             if since_text is not None:
-                if not since_text.isdigit() or len(since_text) > 7:
+                since = ascii_int(since_text, low=0, high=MAX_SEQ)
+                if since is None:
                     self._fatal(
                         peer,
                         ErrorCode.BAD_MESSAGE,
-                        f"since must be a seq (a non-negative integer), got {since_text[:20]!r}",
+                        "since must be a seq (an integer 0-"
+                        f"{MAX_SEQ} in ASCII digits), got {since_text[:20]!r}",
                     )
                     return
-                since = int(since_text)
             if not await self.host.watch(peer, game_id, since):
                 self._fatal(peer, ErrorCode.UNKNOWN_GAME, f"no game {game_id[:64]!r}")
                 return
@@ -418,7 +473,7 @@ class _Endpoints:
                 peer.send(error_message(ErrorCode.BINARY_FRAME, "binary frames are not supported"))
                 continue
             with contextlib.suppress(ProtocolError):
-                msg = parse_client_message(frame)
+                msg, _ = parse_client_frame(frame)
                 if isinstance(msg, Ping):  # liveness checks are fine; acting is not
                     peer.send(dump(Pong(id=msg.id)))
                     continue
@@ -447,10 +502,10 @@ class _Endpoints:
     # ------------------------------------------------------------------ JSON API
 
     async def list_games(self, request: Request) -> Response:
-        try:
-            limit = min(1000, max(1, int(request.query_params.get("limit", "100"))))
-        except ValueError:
-            return json_error(400, "limit must be an integer")
+        raw = ascii_int(request.query_params.get("limit", "100"), low=-(10**18), high=10**18)
+        if raw is None:
+            return json_error(400, "limit must be an integer (ASCII digits)")
+        limit = min(1000, max(1, raw))
         rows = await self.store.list_games(
             limit=limit,
             status=request.query_params.get("status"),
@@ -491,10 +546,7 @@ class _Endpoints:
         return JSONResponse({"game": game, "bot": bot, "key": key, "moves": moves})
 
     async def leaderboard(self, request: Request) -> Response:
-        from arena.leaderboard import build_leaderboard  # scipy: imported when first needed
-
-        board = await build_leaderboard(
-            self.store,
+        board = await self.boards.leaderboard(
             tournament_id=request.query_params.get("tournament"),
             game=request.query_params.get("game"),
         )
@@ -505,7 +557,7 @@ class _Endpoints:
         return JSONResponse({"tournaments": [await self._tournament_summary(t) for t in rows]})
 
     async def tournament(self, request: Request) -> Response:
-        from arena.leaderboard import build_leaderboard, crosstable
+        from arena.leaderboard import crosstable
 
         tournament_id = request.path_params["tournament_id"]
         row = await self.store.get_tournament(tournament_id)
@@ -513,9 +565,9 @@ class _Endpoints:
             return json_error(404, f"no tournament {tournament_id!r}")
         games = await self.store.list_games(limit=None, tournament_id=tournament_id)
         detail = await self._tournament_summary(row)
-        detail["config"] = row.config
+        detail["config"] = public_config(row.config)
         detail["leaderboard"] = (
-            await build_leaderboard(self.store, tournament_id=tournament_id)
+            await self.boards.leaderboard(tournament_id=tournament_id)
         ).to_json()
         detail["crosstable"] = crosstable(games)
         detail["games"] = [game_summary(g) for g in games]
@@ -554,6 +606,7 @@ def create_app(
     *,
     allowed_origins: Collection[str] = (),
     tournaments: TournamentHost | None = None,
+    boards: Boards | None = None,
 ) -> Starlette:
     """The arena's ASGI app over an open store and its host.
 
@@ -562,7 +615,7 @@ def create_app(
     ``tournaments`` runs the tournaments created over the admin API.
     """
     limits = limits or Limits()
-    endpoints = _Endpoints(store, host, limits, allowed_origins)
+    endpoints = _Endpoints(store, host, limits, allowed_origins, boards or Boards(store))
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws", endpoints.bot),
         WebSocketRoute("/ws/watch/{game_id}", endpoints.watch),
@@ -582,4 +635,11 @@ def create_app(
         log.exception("internal error on %s", getattr(request, "url", "?"))
         return json_error(500, "internal error")
 
-    return Starlette(routes=routes, exception_handlers={500: on_error})
+    return Starlette(
+        routes=routes,
+        exception_handlers={500: on_error},
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(PageRate, rate_per_s=limits.page_rate_per_s, burst=limits.page_burst),
+        ],
+    )

@@ -64,6 +64,7 @@ from arena.protocol import (
     Seek,
     ServerMessage,
     StateEvent,
+    WarningMessage,
     Welcome,
     dump,
     parse_server_message,
@@ -315,6 +316,8 @@ class BotClient:
     _speculations: dict[str, Speculation] = field(default_factory=dict)
     _seeking: bool = False
     _ws: ClientConnection | None = None
+    _established: bool = False
+    """The current connection got ``welcome`` (so a drop after it resets the backoff)."""
 
     async def run(self) -> None:
         """Play until ``max_games`` have ended (or forever), reconnecting on drops."""
@@ -332,11 +335,13 @@ class BotClient:
                     ) as ws:
                         self._ws = ws
                         self.connections += 1
+                        self._established = False
                         await self._session(ws)
-                        delay = self.backoff_s[0]
+                        delay = self.backoff_s[0]  # closed cleanly: the server is there
                         if self._done():
                             return
                 except websockets.ConnectionClosed as exc:
+                    delay = self._first_delay(delay)
                     code = exc.rcvd.code if exc.rcvd is not None else None
                     if code in FATAL_CLOSE_CODES:
                         raise AuthenticationError(
@@ -347,6 +352,7 @@ class BotClient:
                         return
                     log.info("connection closed (%s); reconnecting in %.1fs", code, delay)
                 except (OSError, websockets.InvalidHandshake) as exc:
+                    delay = self._first_delay(delay)
                     log.info("cannot connect to %s (%s); retrying in %.1fs", self.url, exc, delay)
                 finally:
                     self._ws = None
@@ -361,6 +367,14 @@ class BotClient:
             for spec in self._speculations.values():
                 await spec.close()
             self._speculations.clear()
+
+    def _first_delay(self, delay: float) -> float:
+        """The wait before the next attempt: from the minimum again once a session was
+        established on the connection that just dropped (the server was fine)."""
+        if self._established:
+            self._established = False
+            return self.backoff_s[0]
+        return delay
 
     def _done(self) -> bool:
         return self.max_games is not None and len(self.results) >= self.max_games
@@ -387,6 +401,7 @@ class BotClient:
                 self.on_message(msg)
             if isinstance(msg, Welcome):
                 self.welcome = msg
+                self._established = True  # the backoff starts again from its minimum
             elif isinstance(msg, Resumed):
                 self._on_resumed(msg)
                 # Every game in progress has been re-sent by now: seek only if none.
@@ -403,6 +418,8 @@ class BotClient:
                 await self._maybe_seek()
             elif isinstance(msg, ErrorMessage):
                 self._on_error(msg)
+            elif isinstance(msg, WarningMessage):
+                log.warning("server warning about %s ply %s: %s", msg.game_id, msg.ply, msg.message)
 
     async def _maybe_seek(self) -> None:
         if self.seek is None or self._views or self._seeking or self._done():

@@ -75,6 +75,10 @@ class GameInfo:
     """One line describing the canonical move notation, for docs and prompts."""
     max_plies_hint: int
     """A generous upper bound on the length of a normal game, for defaults."""
+    move_pattern: str | None = None
+    """A regular expression every canonical move matches (``re.fullmatch``), so that
+    text can be checked for being a move before its position is known (a
+    prediction for a later ply); ``None``: not checked."""
 
 
 @dataclass(frozen=True, slots=True)

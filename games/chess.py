@@ -234,6 +234,7 @@ class ChessGame:
         seats=_SEATS,
         move_notation="UCI long algebraic (e2e4, e7e8q); SAN accepted",
         max_plies_hint=600,
+        move_pattern=r"[a-h][1-8][a-h][1-8][qrbn]?",
     )
 
     def initial_state(self) -> ChessState:

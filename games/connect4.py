@@ -90,6 +90,7 @@ class ConnectFour:
         seats=_SEATS,
         move_notation="a column number from 1 (left) to 7 (right)",
         max_plies_hint=COLUMNS * ROWS,
+        move_pattern=r"[1-7]",
     )
 
     def initial_state(self) -> ConnectFourState:

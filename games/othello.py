@@ -166,6 +166,7 @@ class Othello:
             "'pass' when no disc can be placed"
         ),
         max_plies_hint=70,
+        move_pattern=r"[a-h][1-8]|pass",
     )
 
     def initial_state(self) -> OthelloState:

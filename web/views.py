@@ -8,13 +8,13 @@ Every figure comes from the same code as the JSON API and the CLI:
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from arena.accounting import account_game
+from arena.boards import Boards
 from arena.leaderboard import (
     Leaderboard,
-    build_leaderboard,
     crosstable,
     game_results,
     tournament_anchor,
@@ -45,10 +45,11 @@ PLAYER_GAMES = 300
 
 
 async def leaderboard_view(
-    store: Store, game: str | None, tournament: str | None
+    boards: Boards, game: str | None, tournament: str | None
 ) -> dict[str, Any]:
     """The leaderboard (optionally of one game and/or tournament) and the filter choices."""
-    board = await build_leaderboard(store, tournament_id=tournament, game=game)
+    store = boards.store
+    board = await boards.leaderboard(tournament_id=tournament, game=game)
     tournaments = await store.list_tournaments()
     recent = await store.list_games(limit=10, tournament_id=tournament, game=game)
     return {
@@ -57,10 +58,16 @@ async def leaderboard_view(
         "bars": _bars(board),
         "game": game or "",
         "tournament": tournament or "",
-        "games": available_games(),
+        "games": _games(),
         "tournaments": tournaments,
         "tournament_row": next((t for t in tournaments if t.id == tournament), None),
     }
+
+
+@functools.cache
+def _games() -> list[str]:
+    # Entry points are read once: looking them up took 6 ms per page.
+    return available_games()
 
 
 def _bars(board: Leaderboard) -> dict[str, Any]:
@@ -124,13 +131,14 @@ def planned_total(config: dict[str, Any]) -> int | None:
         return None
 
 
-async def tournament_view(store: Store, tournament_id: str) -> dict[str, Any] | None:
+async def tournament_view(boards: Boards, tournament_id: str) -> dict[str, Any] | None:
     """One tournament: progress, leaderboard, crosstable and games; ``None`` if unknown."""
+    store = boards.store
     row = await store.get_tournament(tournament_id)
     if row is None:
         return None
     games = await store.list_games(limit=None, tournament_id=tournament_id)
-    board = await build_leaderboard(store, tournament_id=tournament_id)
+    board = await boards.leaderboard(tournament_id=tournament_id)
     table = crosstable(games)
     names = [r.name for r in board.rows] or _line(row, games).players
     cells = {a: {b: (sum(table[a][b]), len(table[a][b])) for b in table.get(a, {})} for a in names}
@@ -171,44 +179,41 @@ async def timeline_json(store: Store, game_id: str) -> dict[str, Any] | None:
 
 
 async def player_view(
-    store: Store, name: str, game: str | None, tournament: str | None
+    boards: Boards, name: str, game: str | None, tournament: str | None
 ) -> dict[str, Any] | None:
     """A player's rating over time, results and speculation per game; ``None`` if unknown."""
+    store = boards.store
     bot = await store.bot_by_name(name)
     if bot is None:
         return None
-    pool = await store.list_games(limit=None, game=game, tournament_id=tournament)
-    chrono = sorted(
-        (g for g in pool if g.status == "finished" and result_score(g.result) is not None),
-        key=lambda g: (g.finished_at or g.created_at, g.id),
-    )
-    anchor = None if tournament is None else await tournament_anchor(store, tournament)
-    ratings = await asyncio.to_thread(_rating_history, chrono, name, anchor)
-    mine = [g for g in pool if name in g.players][:PLAYER_GAMES]  # newest first
-    results: list[dict[str, Any]] = []
-    for g in mine:
-        seat = g.players.index(name)
-        account = account_game(await store.get_moves(g.id), await store.get_predictions(g.id))
-        spec = account.players[seat]
-        score = result_score(g.result)
-        points = None if score is None else (score if seat == 0 else 1.0 - score)
-        results.append(
-            {
-                "game": game_summary(g),
-                "seat": seat,
-                "seat_name": _seat_name(g.game, seat),
-                "opponent": g.players[1 - seat],
-                "outcome": {1.0: "win", 0.5: "draw", 0.0: "loss"}.get(points, "-")
-                if points is not None
-                else "-",
-                "predicted": spec.predicted,
-                "top1": spec.top1_accuracy,
-                "topk": spec.topk_accuracy,
-                "saved_ms": spec.saved_ms,
-                "saved_share": spec.saved_share,
-            }
+
+    async def finished_part() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        # Changes only when a game finishes: computed once per change of the results.
+        pool = await store.list_games(
+            limit=None, game=game, tournament_id=tournament, status="finished"
         )
-    board = await build_leaderboard(store, tournament_id=tournament, game=game)
+        chrono = sorted(
+            (g for g in pool if result_score(g.result) is not None),
+            key=lambda g: (g.finished_at or g.created_at, g.id),
+        )
+        anchor = None if tournament is None else await tournament_anchor(store, tournament)
+        ratings = await asyncio.to_thread(_rating_history, chrono, name, anchor)
+        mine = [g for g in pool if name in g.players][:PLAYER_GAMES]  # newest first
+        await boards.accounts(mine)  # in bulk, off the loop: the rows below find them cached
+        return ratings, [await _result_row(boards, g, name) for g in mine]
+
+    ratings, done = await boards.derived(("player", name, game, tournament), finished_part)
+    live = [
+        g
+        for status in ("active", "created")
+        for g in await store.list_games(
+            limit=PLAYER_GAMES, status=status, bot=name, game=game, tournament_id=tournament
+        )
+    ]
+    results = [await _result_row(boards, g, name) for g in live] + done
+    results.sort(key=lambda r: (r["game"]["created_at"] or "", r["game"]["id"]), reverse=True)
+    results = results[:PLAYER_GAMES]
+    board = await boards.leaderboard(tournament_id=tournament, game=game)
     summary = next((r for r in board.rows if r.name == name), None)
     chrono_results = list(reversed(results))
     accuracy = [
@@ -256,6 +261,28 @@ async def player_view(
             x_label="game",
         ),
         "results": results,
+    }
+
+
+async def _result_row(boards: Boards, g: GameRow, name: str) -> dict[str, Any]:
+    """One line of a player's results: the game, the outcome and its speculation figures."""
+    seat = g.players.index(name)
+    spec = (await boards.account(g)).players[seat]
+    score = result_score(g.result)
+    points = None if score is None else (score if seat == 0 else 1.0 - score)
+    return {
+        "game": game_summary(g),
+        "seat": seat,
+        "seat_name": _seat_name(g.game, seat),
+        "opponent": g.players[1 - seat],
+        "outcome": {1.0: "win", 0.5: "draw", 0.0: "loss"}.get(points, "-")
+        if points is not None
+        else "-",
+        "predicted": spec.predicted,
+        "top1": spec.top1_accuracy,
+        "topk": spec.topk_accuracy,
+        "saved_ms": spec.saved_ms,
+        "saved_share": spec.saved_share,
     }
 
 

@@ -356,6 +356,18 @@ def _yes(flag: bool) -> str:
     help="Database: a SQLite path that does not exist yet (kept), or the URL of an empty "
     "database [default: a SQLite file in a temporary directory].",
 )
+@click.option(
+    "--stored-games",
+    default=0,
+    show_default=True,
+    help="Finished games stored before the server starts (work for the pages).",
+)
+@click.option(
+    "--page-readers",
+    default=0,
+    show_default=True,
+    help="Clients reloading /, /api/leaderboard and a player page during the window.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def load(
     games: int,
@@ -369,6 +381,8 @@ def load(
     servers: int,
     split: bool,
     db: str | None,
+    stored_games: int,
+    page_readers: int,
     as_json: bool,
 ) -> None:
     """Play many games at once between lightweight websocket bots (plus spectators)
@@ -387,6 +401,8 @@ def load(
         seed=seed,
         servers=servers,
         split=split,
+        stored_games=stored_games,
+        page_readers=page_readers,
     )
     try:
         options.check()
@@ -438,6 +454,10 @@ def show_load(report: LoadReport) -> None:
         ("move_ack latency p50 / p99", f"{_ms(report.ack.p50_ms)} / {_ms(report.ack.p99_ms)}"),
         ("spectator latency p50 / p99",
          f"{_ms(report.spectator.p50_ms)} / {_ms(report.spectator.p99_ms)}"),
+        ("page readers / stored games", f"{report.page_readers} / {report.stored_games}"),
+        ("page latency p50 / p99 (readers' requests)",
+         f"{_ms(report.pages.p50_ms)} / {_ms(report.pages.p99_ms)} ({report.pages.samples})"),
+        ("page requests refused for rate (429)", str(report.pages_limited)),
         ("errors", str(report.errors)),
         ("moves acknowledged / stored", f"{report.moves_acked} / {report.moves_stored}"),
         ("server peak memory (VmHWM, summed)", f"{report.server_peak_rss_mb:.0f} MB"),
@@ -451,5 +471,5 @@ def show_load(report: LoadReport) -> None:
     for name, value in rows:
         table.add_row(name, value)
     Console().print(table)
-    for line in report.error_texts + report.server_errors:
+    for line in report.error_texts + report.server_errors + report.page_errors:
         console.print(line, highlight=False)

@@ -54,6 +54,7 @@ from sqlalchemy import func, insert, select
 
 from arena.bench.crash import ServerProcess, free_port
 from arena.bench.loadbots import LoadBot, Pair, Recorder, Spectator
+from arena.bench.pages import PageReaders, seed_finished_games
 from arena.bench.stats import LatencySummary, summarize
 from arena.serve import collector_paused
 from arena.store import Store, hash_token, now_ms
@@ -111,6 +112,10 @@ class LoadOptions:
     """``arena serve`` processes; more than one needs a PostgreSQL database."""
     split: bool = False
     """Put the two bots of a game on different servers (with ``servers > 1``)."""
+    stored_games: int = 0
+    """Finished games stored before the server starts (:mod:`arena.bench.pages`)."""
+    page_readers: int = 0
+    """Clients reloading ``/``, ``/api/leaderboard`` and a player page during the window."""
 
     @property
     def offered_rate(self) -> float:
@@ -137,6 +142,8 @@ class LoadOptions:
             raise ValueError(f"--servers must be 1..{MAX_SERVERS}, got {self.servers}")
         if self.split and self.servers < 2:
             raise ValueError("--split needs --servers 2 or more")
+        if not 0 <= self.stored_games <= 100_000 or not 0 <= self.page_readers <= 64:
+            raise ValueError("--stored-games must be 0..100000 and --page-readers 0..64")
 
 
 @dataclass
@@ -189,11 +196,18 @@ class LoadReport:
     """1-minute load average before the run and at the end of the window."""
     setup_s: float
     server_errors: list[str] = field(default_factory=list)
+    stored_games: int = 0
+    page_readers: int = 0
+    pages: LatencySummary = field(default_factory=lambda: summarize([]))
+    """Latency of the page readers' requests (``/``, ``/api/leaderboard``, a player page)."""
+    page_errors: list[str] = field(default_factory=list)
+    pages_limited: int = 0
+    """Page requests answered 429 (the server's per-address page rate)."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON object."""
         data = asdict(self)
-        for name in ("relay", "ack", "spectator"):
+        for name in ("relay", "ack", "spectator", "pages"):
             data[name] = getattr(self, name).to_json()
         return data
 
@@ -360,6 +374,11 @@ async def run_load_bench(
     with tempfile.TemporaryDirectory(prefix="arena-load-", dir=workdir) as tmp:
         db = _fresh_db(tmp, db, options.servers)
         accounts = await _register(db, options.games)
+        seeded = 0
+        if options.stored_games:
+            say(f"storing {options.stored_games} finished games")
+            await seed_finished_games(db, options.stored_games, options.seed)
+            seeded, _ = await _moves_stored(db, (0.0, 0.0))
         servers = []
         for n in range(options.servers):
             log_dir = Path(tmp) / f"server-{n}"
@@ -416,6 +435,8 @@ async def run_load_bench(
                     say(f"{rec.games_started} games started; {len(spectators)} spectators joining")
                     tasks += [asyncio.create_task(s.run(gate)) for s in spectators]
                 setup_s = time.perf_counter() - began
+                readers = PageReaders(servers[0].url, options.page_readers)
+                readers.start()  # from the warm-up on: the window sees readers in their stride
                 await asyncio.sleep(options.warmup_s)
                 https = [httpx.AsyncClient(base_url=srv.url, timeout=10.0) for srv in servers]
                 try:
@@ -423,7 +444,7 @@ async def run_load_bench(
                     cpu0 = [_proc_cpu_s(pid) for pid in pids]
                     own0, busy0 = _own_cpu_s(), _machine_busy_s()
                     t0, wall0 = time.perf_counter(), now_ms()
-                    rec.window = (t0, t0 + options.duration_s)
+                    rec.window = readers.window = (t0, t0 + options.duration_s)
                     say(f"measuring for {options.duration_s:g} s ({options.mode})")
                     while time.perf_counter() < rec.window[1]:
                         live = await asyncio.gather(*(_live_games(http) for http in https))
@@ -434,6 +455,7 @@ async def run_load_bench(
                     cpu1 = [_proc_cpu_s(pid) for pid in pids]
                     own1, busy1 = _own_cpu_s(), _machine_busy_s()
                 finally:
+                    await readers.stop()
                     for http in https:
                         await http.aclose()
                 load_after = os.getloadavg()[0]
@@ -471,11 +493,11 @@ async def run_load_bench(
             relay=summarize(rec.relay_ms),
             ack=summarize(rec.ack_ms),
             spectator=summarize(rec.spectator_ms),
-            errors=rec.errors + len(server_errors),
+            errors=rec.errors + len(server_errors) + len(readers.errors),
             error_texts=rec.error_texts,
             moves_sent=rec.sent,
             moves_acked=rec.acked,
-            moves_stored=total,
+            moves_stored=total - seeded,
             moves_unacked=rec.outstanding,
             games_started=rec.games_started,
             games_finished=rec.games_finished,
@@ -491,4 +513,9 @@ async def run_load_bench(
             load_average=(load_before, load_after),
             setup_s=setup_s,
             server_errors=server_errors[:20],
+            stored_games=options.stored_games,
+            page_readers=options.page_readers,
+            pages=summarize(readers.latencies_ms),
+            page_errors=readers.errors[:20],
+            pages_limited=readers.limited,
         )

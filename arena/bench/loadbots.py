@@ -135,6 +135,16 @@ class Pair:
         return True
 
 
+CLIENT_ADDRESSES = 250
+"""Loopback addresses (127.0.1.1 ...) the generator's connections come from, as many
+clients would: the server caps connections per address."""
+
+
+def client_address(index: int) -> str:
+    """The loopback address connection ``index`` comes from."""
+    return f"127.0.1.{index % CLIENT_ADDRESSES + 1}"
+
+
 class LoadBot:
     """One bot of a pair: connects, seeks its partner, plays its scripted moves."""
 
@@ -168,7 +178,12 @@ class LoadBot:
         """Open the connection and authenticate (``gate`` bounds handshakes in flight,
         as the server refuses more than a few dozen connections waiting for hello)."""
         async with gate:
-            ws = await websockets.connect(self.url, max_size=None, open_timeout=60)
+            ws = await websockets.connect(
+                self.url,
+                max_size=None,
+                open_timeout=60,
+                local_addr=(client_address(2 * self.pair.index + self.me), 0),
+            )
             await ws.send(json.dumps({"type": "hello", "token": self.token, "protocol": 1}))
             welcome = json.loads(await ws.recv())
             if welcome.get("type") != "welcome":
@@ -285,7 +300,10 @@ class Spectator:
             watched = self.pair.game_id
             async with gate:
                 ws = await websockets.connect(
-                    f"{self.base_url}/ws/watch/{watched}", max_size=None, open_timeout=60
+                    f"{self.base_url}/ws/watch/{watched}",
+                    max_size=None,
+                    open_timeout=60,
+                    local_addr=(client_address(self.pair.index), 0),
                 )
             self.ws = ws
             try:

@@ -563,7 +563,16 @@ class Cluster:
             mode = await mirror.attach(peer, seat, resume.get(row.id))
             if mode is not None:
                 entries.append(
-                    ResumedGame(game_id=row.id, seq=mirror.seq, status="active", mode=mode)
+                    ResumedGame(
+                        game_id=row.id,
+                        seq=mirror.seq,
+                        status="active",
+                        mode=mode,
+                        seat=seat,
+                        game=row.game,
+                        players=row.players,
+                        initial_state=row.initial_state,
+                    )
                 )
         return entries
 

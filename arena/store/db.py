@@ -30,6 +30,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import Executable
 
 from arena.match import MoveRecord
+from arena.safejson import STORED_LIMIT, finite
 from arena.store import schema as t
 from arena.store.group import GroupCommitter, PendingMove, PendingPrediction, PendingWrite
 from arena.store.migrations import migrate
@@ -346,6 +347,28 @@ def _game_row(r: Any) -> GameRow:
         opening=r.opening,
         pairing_key=r.pairing_key,
     )
+
+
+def _move_row(r: Any) -> MoveRow:
+    return MoveRow(
+        ply=r.ply,
+        seat=r.seat,
+        move=r.move,
+        display=r.display,
+        state_after=r.state_after,
+        turn_started_at=r.turn_started_at,
+        received_at=r.received_at,
+        committed_at=r.committed_at,
+        response_ms=r.response_ms,
+        clocks=(r.clock0_ms, r.clock1_ms),
+        # finite(): a database written by an older version may hold 1e999
+        meta=finite(r.meta, STORED_LIMIT) if r.meta else r.meta,
+    )
+
+
+def _prediction_row(r: Any) -> PredictionRow:
+    probs = finite(r.probs) if r.probs else r.probs
+    return PredictionRow(r.ply, r.seat, r.moves, probs, r.received_at)
 
 
 def _tournament_row(r: Any) -> TournamentRow:
@@ -752,6 +775,17 @@ class Store:
             rows = (await conn.execute(query)).all()
         return [_game_row(r) for r in rows]
 
+    async def results_version(self) -> tuple[int, float | None]:
+        """Changes whenever a game finishes (in any process): the number of finished
+        games and the latest finish time. Cheap (an index on ``status``); caches of
+        ratings and leaderboards are keyed by it."""
+        query = select(func.count(), func.max(t.games.c.finished_at)).where(
+            t.games.c.status == "finished"
+        )
+        async with self.engine.connect() as conn:
+            count, latest = (await conn.execute(query)).one()
+        return int(count), None if latest is None else float(latest)
+
     async def mark_interrupted(self, game_id: str) -> None:
         """Close a game cut off mid-way (kept, result ``*``, reason ``interrupted``)."""
         async with self.engine.begin() as conn:
@@ -844,22 +878,37 @@ class Store:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            MoveRow(
-                ply=r.ply,
-                seat=r.seat,
-                move=r.move,
-                display=r.display,
-                state_after=r.state_after,
-                turn_started_at=r.turn_started_at,
-                received_at=r.received_at,
-                committed_at=r.committed_at,
-                response_ms=r.response_ms,
-                clocks=(r.clock0_ms, r.clock1_ms),
-                meta=r.meta,
+        return [_move_row(r) for r in rows]
+
+    async def moves_of(self, game_ids: Sequence[str]) -> dict[str, list[MoveRow]]:
+        """The moves of many games at once (in order), by game id."""
+        found: dict[str, list[MoveRow]] = {}
+        for start in range(0, len(game_ids), 500):
+            query = (
+                select(t.moves)
+                .where(t.moves.c.game_id.in_(game_ids[start : start + 500]))
+                .order_by(t.moves.c.game_id, t.moves.c.ply)
             )
-            for r in rows
-        ]
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            for r in rows:
+                found.setdefault(r.game_id, []).append(_move_row(r))
+        return found
+
+    async def predictions_of(self, game_ids: Sequence[str]) -> dict[str, list[PredictionRow]]:
+        """The predictions of many games at once (as :meth:`get_predictions`), by game id."""
+        found: dict[str, list[PredictionRow]] = {}
+        for start in range(0, len(game_ids), 500):
+            query = (
+                select(t.predictions)
+                .where(t.predictions.c.game_id.in_(game_ids[start : start + 500]))
+                .order_by(t.predictions.c.game_id, t.predictions.c.ply, t.predictions.c.id)
+            )
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            for r in rows:
+                found.setdefault(r.game_id, []).append(_prediction_row(r))
+        return found
 
     async def history(
         self, game: str, bot_name: str, key: str, limit: int = 20
@@ -895,7 +944,7 @@ class Store:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [PredictionRow(r.ply, r.seat, r.moves, r.probs, r.received_at) for r in rows]
+        return [_prediction_row(r) for r in rows]
 
     # ------------------------------------------------------------------ access and recovery
 

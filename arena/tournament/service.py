@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arena.serve import RunningServer
+from arena.specpolicy import SpecPolicy
 from arena.store import Store
+
+if TYPE_CHECKING:
+    from arena.tournament.config import TournamentConfig
 
 # The configuration and the runner import every player kind (LLM clients, engines):
 # they are imported when a tournament is created or resumed, not at server start.
@@ -28,13 +33,19 @@ log = logging.getLogger(__name__)
 
 RUNNER = "server"
 """The ``tournaments.runner`` of the tournaments a server runs."""
+MAX_API_CONCURRENCY = 16
+"""Most games a tournament created over the API plays at once."""
+MAX_API_CYCLES = 100
+"""Most cycles (round-robin repetitions) of a tournament created over the API."""
 
 
 class TournamentService:
     """Runs the server's tournaments, one background task each."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, policy: SpecPolicy | None = None) -> None:
         self.store = store
+        self.policy = policy or SpecPolicy()
+        """What the players of a tournament created over the API may name."""
         self._server: RunningServer | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -61,6 +72,7 @@ class TournamentService:
         if self._server is None:
             raise TournamentConfigError("the server is not running tournaments yet")
         config = config_from_dict(data, source="tournament")
+        config = self._within_policy(config)
         await check_external_players(self.store, config)
         existing = await self.store.find_tournament(config.name)
         if existing is not None and existing.status != "finished":
@@ -77,6 +89,40 @@ class TournamentService:
         )
         self._launch(tournament_id)
         return tournament_id
+
+    def _within_policy(self, config: TournamentConfig) -> TournamentConfig:
+        """``config`` with each built-in player's spec checked against the policy
+        (engine names resolved to their paths); ``TournamentConfigError`` if one is refused."""
+        from arena.match import MAX_PLIES
+        from arena.names import check_name
+        from arena.tournament.config import TournamentConfigError
+        from clients.players import PlayerSpecError
+
+        if config.openings not in ("bundled", "none"):
+            raise TournamentConfigError(
+                "openings over the API must be 'bundled' or 'none' (a file on the server "
+                "is for 'arena tournament run')"
+            )
+        if config.max_plies is not None and config.max_plies > MAX_PLIES:
+            raise TournamentConfigError(f"max_plies must be at most {MAX_PLIES}")
+        if not 1 <= config.concurrency <= MAX_API_CONCURRENCY:
+            raise TournamentConfigError(f"concurrency must be 1-{MAX_API_CONCURRENCY}")
+        if not 1 <= config.cycles <= MAX_API_CYCLES:
+            raise TournamentConfigError(f"cycles must be 1-{MAX_API_CYCLES}")
+        players = []
+        for entry in config.players:
+            try:
+                check_name(entry.name)
+            except ValueError as exc:
+                raise TournamentConfigError(f"player {entry.name[:64]!r}: {exc}") from None
+            if entry.external:
+                players.append(entry)
+                continue
+            try:
+                players.append(dataclasses.replace(entry, spec=self.policy.check(entry.spec)))
+            except PlayerSpecError as exc:
+                raise TournamentConfigError(f"player {entry.name!r}: {exc}") from None
+        return dataclasses.replace(config, players=tuple(players))
 
     def running(self) -> list[str]:
         """Ids of the tournaments being played now."""

@@ -23,7 +23,7 @@ def test_parse_hello_and_move() -> None:
         ("not json", ErrorCode.BAD_MESSAGE),
         ("[1, 2]", ErrorCode.BAD_MESSAGE),
         ('{"type": "dance"}', ErrorCode.UNKNOWN_TYPE),
-        ("{}", ErrorCode.UNKNOWN_TYPE),
+        ("{}", ErrorCode.BAD_MESSAGE),  # a missing field, as the reference says
         ('{"type":"move","game_id":"g","ply":-1,"move":"e2e4"}', ErrorCode.BAD_MESSAGE),
         ('{"type":"move","game_id":"g","ply":0}', ErrorCode.BAD_MESSAGE),
         ('{"type":"hello","token":"t","extra":1}', ErrorCode.BAD_MESSAGE),

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import chess
 import pytest
 import websockets
 
@@ -90,10 +91,13 @@ async def test_reconnecting_bot_gets_exactly_the_missed_events(srv: RunningServe
         ("state", 6),
         ("resumed", None),
     ]
-    assert frames[-1]["games"] == [
-        {"game_id": game_id, "seq": 6, "status": "active", "mode": "events"}
-    ]
+    assert [
+        {k: g[k] for k in ("game_id", "seq", "status", "mode")} for g in frames[-1]["games"]
+    ] == [{"game_id": game_id, "seq": 6, "status": "active", "mode": "events"}]
     assert frames[3]["moves"] == OPENING and frames[3]["to_move"] == 0
+    entry = frames[-1]["games"][0]  # enough to rebuild the game without a snapshot
+    assert (entry["seat"], entry["game"], entry["players"]) == (1, "chess", ["white", "black"])
+    assert entry["initial_state"] == chess.STARTING_FEN
 
 
 async def test_a_long_gap_gets_a_snapshot(srv: RunningServer) -> None:
