@@ -76,6 +76,9 @@ class ModeRun:
     miss_overhead_ms: list[float] = field(default_factory=list)
     """Per move on which a speculating player missed: response - actor (ms), what a
     miss costs the mover beyond its actor call (the harness's own share included)."""
+    miss_wait_ms: list[float] = field(default_factory=list)
+    """The same moves seen by the player: its wait (from learning the position to
+    deciding) minus the actor call, i.e. the speculation engine's own cost of a miss."""
     predicted: int = 0
     hits: int = 0
     saved_s: float = 0.0
@@ -123,11 +126,13 @@ class EngineBenchResult:
             if run is None:
                 return None
             out = asdict(run)
-            del out["games"], out["overhead_ms"], out["miss_overhead_ms"]
+            del out["games"], out["overhead_ms"], out["miss_overhead_ms"], out["miss_wait_ms"]
             out["plies"] = run.plies
             out["misses"] = len(run.miss_overhead_ms)
             out["miss_overhead_p50_ms"] = percentile(run.miss_overhead_ms, 0.5)
             out["miss_overhead_p99_ms"] = percentile(run.miss_overhead_ms, 0.99)
+            out["miss_wait_p50_ms"] = percentile(run.miss_wait_ms, 0.5)
+            out["miss_wait_p99_ms"] = percentile(run.miss_wait_ms, 0.99)
             return out
 
         return {
@@ -305,6 +310,7 @@ async def _read_run(
         games: dict[str, tuple[str, ...]] = {}
         overhead: list[float] = []
         misses: list[float] = []
+        miss_waits: list[float] = []
         predicted = hits = backoffs = 0
         saved = 0.0
         from arena.accounting import account_game
@@ -321,13 +327,18 @@ async def _read_run(
                     overhead.append(m.response_ms - actor)
                 elif (m.meta or {}).get("speculation") == "miss":
                     misses.append(m.response_ms - actor)
+                    wait = (m.meta or {}).get("wait_ms")
+                    if isinstance(wait, int | float):
+                        miss_waits.append(wait - actor)
             account = account_game(moves, await store.get_predictions(row.id))
             for move in account.moves:
                 predicted += move.predicted
                 hits += move.hit_rank is not None
                 saved += (move.saved_ms or 0.0) / 1000.0 if move.predicted else 0.0
                 backoffs += move.backoff is not None
-        return ModeRun(mode, wall, games, overhead, misses, predicted, hits, saved, backoffs)
+        return ModeRun(
+            mode, wall, games, overhead, misses, miss_waits, predicted, hits, saved, backoffs
+        )
     finally:
         await store.close()
 
@@ -361,6 +372,8 @@ def summary_rows(result: EngineBenchResult) -> list[tuple[str, str]]:
             ("misses", str(len(spec.miss_overhead_ms))),
             ("response - actor on a miss p50", ms(percentile(spec.miss_overhead_ms, 0.5))),
             ("response - actor on a miss p99", ms(percentile(spec.miss_overhead_ms, 0.99))),
+            ("player's wait - actor on a miss p50", ms(percentile(spec.miss_wait_ms, 0.5))),
+            ("player's wait - actor on a miss p99", ms(percentile(spec.miss_wait_ms, 0.99))),
         ]
     rows.append(("identical move lists", "yes" if result.identical_moves else "NO"))
     return rows
