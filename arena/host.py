@@ -822,6 +822,24 @@ class Host:
             match = hosted.match.resign(seat, self._now(), msg.reason)
             await self._commit(hosted, Transition(match=match), received_at=now_ms(), meta=None)
 
+    async def abort(self, peer: Peer, game_id: str) -> None:
+        """A player aborts its game before both seats have moved (the lichess API's
+        ``abort``): it ends without a result (``*``, ``aborted``). Raises
+        :class:`MatchError` when the game is not the bot's, is over, or is too far on."""
+        hosted, _ = await self._seat(peer, game_id)
+        async with hosted.lock:
+            match = hosted.match
+            if match.finished:
+                raise MatchError(ErrorCode.GAME_FINISHED, f"game {game_id!r} is over")
+            if match.ply >= 2:
+                raise MatchError(
+                    ErrorCode.WRONG_PLY,
+                    f"a game can be aborted before each side has moved; {match.ply} moves "
+                    "were played: resign instead",
+                )
+            aborted = Transition(match=match.abort("aborted"))
+            await self._commit(hosted, aborted, received_at=now_ms(), meta=None)
+
     async def _on_seek(self, peer: Peer, msg: Seek) -> None:
         assert peer.bot is not None
         try:

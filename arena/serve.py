@@ -19,6 +19,7 @@ import uvicorn
 
 from arena.access import install_token_redaction
 from arena.host import Host
+from arena.lichess import LichessApi
 from arena.limits import Limits
 from arena.server import create_app
 from arena.store import Store
@@ -137,6 +138,8 @@ async def running_server(
             service = TournamentService(store)
         from web.routes import routes as web_routes
 
+        lichess = LichessApi(store, host)
+
         app = create_app(
             store,
             host,
@@ -144,6 +147,7 @@ async def running_server(
             extra_routes=web_routes(store),
             allowed_origins=allowed_origins,
             tournaments=service,
+            lichess=lichess,
         )
         async with serve_asgi(
             app,
@@ -168,6 +172,7 @@ async def running_server(
             finally:
                 if service is not None:
                     await service.close()
+                lichess.shutdown()  # its HTTP streams would hold uvicorn's shutdown
                 stop.set()  # not cancelled: a query cut off mid-way would strand its connection
                 await poller
                 if cluster is not None:  # first: no game is taken over while stopping

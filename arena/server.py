@@ -34,6 +34,7 @@ from arena.access import Scope, origin_allowed
 from arena.admin import AdminApi, TournamentHost, json_error
 from arena.errors import ErrorCode, ProtocolError
 from arena.host import Host, error_message
+from arena.lichess import LichessApi
 from arena.limits import Limits, TokenBucket
 from arena.protocol import (
     PROTOCOL_VERSION,
@@ -554,12 +555,15 @@ def create_app(
     *,
     allowed_origins: Collection[str] = (),
     tournaments: TournamentHost | None = None,
+    lichess: LichessApi | None = None,
 ) -> Starlette:
     """The arena's ASGI app over an open store and its host.
 
     ``allowed_origins`` lists browser origins (``scheme://host[:port]``, or
     ``*``) allowed to open websockets besides the server's own;
-    ``tournaments`` runs the tournaments created over the admin API.
+    ``tournaments`` runs the tournaments created over the admin API;
+    ``lichess`` serves the lichess Bot API (:mod:`arena.lichess`; one is made if
+    not given: whoever runs the app ends its streams with ``shutdown()``).
     """
     limits = limits or Limits()
     endpoints = _Endpoints(store, host, limits, allowed_origins)
@@ -575,6 +579,7 @@ def create_app(
         Route("/api/tournaments", endpoints.tournaments, methods=["GET"]),
         Route("/api/tournaments/{tournament_id}", endpoints.tournament),
         *AdminApi(store, host, limits, tournaments).routes(),
+        *(lichess or LichessApi(store, host)).routes(),
         *(extra_routes or []),
     ]
 

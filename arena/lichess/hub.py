@@ -1,0 +1,127 @@
+"""Lichess-API bots at the host: one :class:`LichessPeer` per bot while it has a stream open.
+
+A lichess bot keeps its event stream open (and a stream per game it plays);
+the bot is *connected* (present, in the host's sense) from its first open
+stream to its last, exactly as a websocket bot is while its socket is open: its
+games start, pause and resume, and its grace period runs, by the same rules.
+Requests (move, resign, abort, predict) go to :meth:`arena.host.Host.handle`
+like websocket messages; a bot with no stream open may still send them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from arena.errors import ErrorCode, MatchError
+from arena.host import Host
+from arena.lichess.peer import Captured, LichessPeer, Stream
+from arena.lichess.shapes import GameView, chat_line, ndjson
+from arena.protocol import Move, Predict, Resign
+from arena.store import BotRow, Store
+
+__all__ = ["LichessHub"]
+
+log = logging.getLogger(__name__)
+
+
+class LichessHub:
+    """The lichess-API bots of one server process."""
+
+    def __init__(self, store: Store, host: Host) -> None:
+        self.store = store
+        self.host = host
+        self.peers: dict[int, LichessPeer] = {}
+        self._closed = False
+
+    def _forget(self, peer: LichessPeer) -> None:
+        if peer.bot is not None and self.peers.get(peer.bot.id) is peer:
+            del self.peers[peer.bot.id]
+
+    def peer_of(self, bot: BotRow) -> LichessPeer:
+        """The bot's peer (a new one, not yet connected, if it has no stream open)."""
+        peer = self.peers.get(bot.id)
+        if peer is None or peer.closed:
+            peer = LichessPeer(bot, self._forget)
+            self.peers[bot.id] = peer
+        return peer
+
+    async def open(self, bot: BotRow, token_id: int, game_id: str | None = None) -> Stream:
+        """Open a stream for the bot: the first one connects it to the host."""
+        peer = self.peer_of(bot)
+        stream = Stream(game_id)
+        if self._closed:
+            stream.end()
+            return stream
+        peer.streams.add(stream)
+        if not peer.connected:
+            peer.connected = True
+            await self.host.connect(peer, token_id=token_id)
+        return stream
+
+    def close(self, bot: BotRow, stream: Stream) -> None:
+        """A stream's client went away: the last one disconnects the bot from the host."""
+        stream.end()
+        peer = self.peers.get(bot.id)
+        if peer is None or stream not in peer.streams:
+            return
+        peer.streams.discard(stream)
+        if not peer.streams:
+            self._forget(peer)
+            peer.closed = True
+            if peer.connected:
+                self.host.disconnect(peer)
+
+    def view(self, bot: BotRow, game_id: str) -> GameView | None:
+        """The bot's current view of a game it plays, if its streams have one."""
+        peer = self.peers.get(bot.id)
+        return None if peer is None else peer.views.get(game_id)
+
+    async def act(self, bot: BotRow, msg: Move | Resign | Predict) -> Captured:
+        """Hand a bot's request to the host; the error it answered with, if any."""
+        peer = self.peer_of(bot)
+        with peer.capture(msg.game_id, msg.type) as captured:
+            await self.host.handle(peer, msg)
+        return captured
+
+    async def abort(self, bot: BotRow, game_id: str) -> Captured:
+        """Abort a game of the bot before both sides have moved."""
+        captured = Captured()
+        try:
+            await self.host.abort(self.peer_of(bot), game_id)
+        except MatchError as exc:
+            captured.code, captured.message = int(exc.code), exc.message
+        return captured
+
+    def chat(self, bot: BotRow, game_id: str, room: str, text: str) -> None:
+        """Relay a chat line to the game's lichess streams (of both players)."""
+        hosted = self.host.games.get(game_id)
+        if hosted is None:
+            return
+        line = ndjson(chat_line(room, bot.name, text))
+        for player in hosted.bots:
+            peer = self.peers.get(player.id)
+            if peer is not None:
+                peer.to_game(game_id, line)
+
+    def shutdown(self) -> None:
+        """End every open stream (the server is stopping; clients reconnect)."""
+        self._closed = True
+        for peer in list(self.peers.values()):
+            for stream in list(peer.streams):
+                stream.end()
+
+    def is_online(self, bot_id: int) -> bool:
+        return bot_id in self.host.peers
+
+
+def error_status(code: int | None) -> int:
+    """The HTTP status lichess answers a refused bot request with."""
+    if code in (int(ErrorCode.UNKNOWN_GAME), int(ErrorCode.NOT_YOUR_GAME)):
+        return 404
+    if code == int(ErrorCode.BAD_TOKEN):
+        return 401
+    if code == int(ErrorCode.RATE_LIMITED):
+        return 429
+    if code == int(ErrorCode.INTERNAL):
+        return 500
+    return 400

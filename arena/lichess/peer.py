@@ -1,0 +1,196 @@
+"""A lichess-API bot as one connection of the host: a :class:`~arena.host.Peer`.
+
+The host talks to every player in protocol v1 frames (``game_start``,
+``state``, ``game_over``, ``error``, ...). :class:`LichessPeer` keeps a
+:class:`~arena.lichess.shapes.GameView` of each of the bot's chess games
+current from those frames and turns them into the lichess events of the bot's
+open NDJSON streams: ``gameStart``/``gameFinish`` on the event stream,
+``gameState`` on the game's streams. ``error`` frames answer the HTTP request
+that caused them (:meth:`LichessPeer.capture`). So a lichess bot plays through
+the same host code as a websocket bot: moves, clocks, storage, resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from arena.clock import TimeControl
+from arena.lichess.shapes import GameView, event_game, game_state, ndjson
+from arena.store import BotRow, now_ms
+
+__all__ = ["Captured", "LichessPeer", "Stream"]
+
+log = logging.getLogger(__name__)
+
+STREAM_QUEUE = 1000
+"""Lines a stream may hold for a client that does not read before it is ended."""
+
+
+class Stream:
+    """One open NDJSON response: lines queued for its writer; ``None`` ends it."""
+
+    def __init__(self, game_id: str | None = None) -> None:
+        self.game_id = game_id
+        """The game of a game stream; ``None`` for the event stream."""
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(STREAM_QUEUE)
+        self.ended = False
+
+    def put(self, line: bytes) -> None:
+        if self.ended:
+            return
+        try:
+            self.queue.put_nowait(line)
+        except asyncio.QueueFull:
+            log.warning("ending a lichess stream whose client fell %d lines behind", STREAM_QUEUE)
+            self.end()
+
+    def end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        while True:  # make room for the end marker
+            try:
+                self.queue.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                self.queue.get_nowait()
+
+
+class Captured:
+    """The error the host answered one request with (``code``, ``message``), if any."""
+
+    def __init__(self) -> None:
+        self.code: int | None = None
+        self.message = ""
+
+
+class LichessPeer:
+    """A lichess-API bot's presence at the host: its open streams, as one connection."""
+
+    def __init__(self, bot: BotRow, on_closed: Callable[[LichessPeer], None]) -> None:
+        self.bot: BotRow | None = bot
+        self.views: dict[str, GameView] = {}
+        self.streams: set[Stream] = set()
+        self.connected = False
+        """Whether the host has this peer as the bot's connection."""
+        self.closed = False
+        self._captures: dict[tuple[str, str], Captured] = {}
+        self._on_closed = on_closed
+
+    # ------------------------------------------------------------------ Peer
+
+    def send(self, *texts: str) -> None:
+        for text in texts:
+            try:
+                self._on_frame(json.loads(text))
+            except Exception:  # one bad frame must not stall the game's other listeners
+                log.exception("could not relay a frame to a lichess stream")
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        log.info("closing the lichess streams of %s: %s", self.bot_name, reason)
+        self.closed = True
+        for stream in list(self.streams):
+            stream.end()
+        self._on_closed(self)
+
+    # ------------------------------------------------------------------ requests
+
+    @property
+    def bot_name(self) -> str:
+        return self.bot.name if self.bot is not None else "?"
+
+    @contextlib.contextmanager
+    def capture(self, game_id: str, ref: str) -> Iterator[Captured]:
+        """Collect the ``error`` the host sends about ``ref`` in ``game_id`` meanwhile."""
+        captured = Captured()
+        self._captures[(game_id, ref)] = captured
+        try:
+            yield captured
+        finally:
+            self._captures.pop((game_id, ref), None)
+
+    def event_lines(self) -> list[bytes]:
+        """``gameStart`` for every game under way (what a new event stream begins with)."""
+        return [
+            ndjson({"type": "gameStart", "game": event_game(v)})
+            for v in self.views.values()
+            if not v.finished
+        ]
+
+    # ------------------------------------------------------------------ frames
+
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "game_start":
+            self._on_start(frame)
+        elif kind == "state":
+            view = self.views.get(frame["game_id"])
+            if view is not None:
+                view.moves = list(frame["moves"])
+                view.clocks = tuple(frame["clocks"]["remaining_ms"])
+                self._to_game(view.id, ndjson(game_state(view)))
+        elif kind == "game_over":
+            self._on_over(frame)
+        elif kind == "error":
+            captured = self._captures.get((frame.get("game_id") or "", frame.get("ref") or ""))
+            if captured is not None:
+                captured.code, captured.message = frame["code"], frame["message"]
+
+    def _on_start(self, frame: dict[str, Any]) -> None:
+        if frame["game"] != "chess" or frame["seat"] is None:
+            return  # the lichess API plays chess only
+        game_id = frame["game_id"]
+        view = self.views.get(game_id)
+        new = view is None
+        if view is None:
+            view = GameView(
+                id=game_id,
+                seat=frame["seat"],
+                players=tuple(frame["players"]),
+                initial_fen=frame["initial_state"],
+                time_control=TimeControl.parse(frame["clocks"]["time_control"]),
+                created_at=round(now_ms()),
+            )
+            self.views[game_id] = view
+        view.moves = list(frame["moves"])
+        view.clocks = tuple(frame["clocks"]["remaining_ms"])
+        if frame["status"] == "finished":
+            return  # its game_over follows
+        if new:
+            self._to_events(ndjson({"type": "gameStart", "game": event_game(view)}))
+        else:  # resumed (after a restart): the clocks run again
+            self._to_game(game_id, ndjson(game_state(view)))
+
+    def _on_over(self, frame: dict[str, Any]) -> None:
+        view = self.views.pop(frame["game_id"], None)
+        if view is None:
+            return
+        view.finished = True
+        view.winner = frame["winner"]
+        view.reason = frame["reason"]
+        self._to_game(view.id, ndjson(game_state(view)))
+        for stream in list(self.streams):
+            if stream.game_id == view.id:
+                stream.end()  # lichess closes a game stream when the game ends
+        self._to_events(ndjson({"type": "gameFinish", "game": event_game(view)}))
+
+    def _to_events(self, line: bytes) -> None:
+        for stream in self.streams:
+            if stream.game_id is None:
+                stream.put(line)
+
+    def _to_game(self, game_id: str, line: bytes) -> None:
+        for stream in self.streams:
+            if stream.game_id == game_id:
+                stream.put(line)
+
+    def to_game(self, game_id: str, line: bytes) -> None:
+        """Add a line (a ``chatLine``) to the game's open streams."""
+        self._to_game(game_id, line)
