@@ -135,7 +135,8 @@ class LichessPeer:
             if view is not None:
                 view.moves = list(frame["moves"])
                 view.clocks = tuple(frame["clocks"]["remaining_ms"])
-                self._to_game(view.id, ndjson(game_state(view)))
+                if frame["to_move"] is not None:  # else the game_over next tells the end
+                    self._to_game(view.id, ndjson(game_state(view)))
         elif kind == "game_over":
             self._on_over(frame)
         elif kind == "error":
