@@ -229,8 +229,12 @@ class LichessApi:
             assert fresh is not None
             moves = [m.move for m in await self.store.get_moves(game_id)]
             view = view_of_row(fresh, moves, fresh.seat_bot_ids.index(token.bot.id))
+            view.paused = fresh.status == "created"
         if view.finished:
             stream.end()
+        if view.paused:  # gameFull when the clocks run (the peer sends it)
+            stream.waiting = True
+            return self._stream(token.bot, stream, [])
         return self._stream(token.bot, stream, [ndjson(game_full(view))])
 
     # ------------------------------------------------------------------ game actions

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from arena.clock import TimeControl
-from arena.lichess.shapes import GameView, event_game, game_state, ndjson
+from arena.lichess.shapes import GameView, event_game, game_full, game_state, ndjson
 from arena.store import BotRow, now_ms
 
 __all__ = ["Captured", "LichessPeer", "Stream"]
@@ -39,6 +39,9 @@ class Stream:
         """The game of a game stream; ``None`` for the event stream."""
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(STREAM_QUEUE)
         self.ended = False
+        self.waiting = False
+        """A game stream whose ``gameFull`` waits for the game to start (or to resume
+        after a restart): a lichess bot must not move before the clocks run."""
 
     def put(self, line: bytes) -> None:
         if self.ended:
@@ -160,14 +163,24 @@ class LichessPeer:
                 created_at=round(now_ms()),
             )
             self.views[game_id] = view
+        moved = view.moves != frame["moves"]
         view.moves = list(frame["moves"])
         view.clocks = tuple(frame["clocks"]["remaining_ms"])
+        view.paused = frame["status"] == "paused"
         if frame["status"] == "finished":
             return  # its game_over follows
         if new:
             self._to_events(ndjson({"type": "gameStart", "game": event_game(view)}))
-        else:  # resumed (after a restart): the clocks run again
-            self._to_game(game_id, ndjson(game_state(view)))
+        if view.paused:
+            return
+        for stream in self.streams:
+            if stream.game_id != game_id:
+                continue
+            if stream.waiting:  # opened while the game waited to start or resume
+                stream.waiting = False
+                stream.put(ndjson(game_full(view)))
+            elif moved:
+                stream.put(ndjson(game_state(view)))
 
     def _on_over(self, frame: dict[str, Any]) -> None:
         view = self.views.pop(frame["game_id"], None)

@@ -124,6 +124,8 @@ class GameView:
     reason: str | None = None
     created_at: int = 0
     tournament_id: str | None = None
+    paused: bool = False
+    """Waiting for both players after a restart (or, from the store, not started yet)."""
 
     @property
     def status(self) -> str:
