@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from arena.access import Scope
 from arena.clock import TimeControl
 from arena.host import Host
+from arena.lichess.challenges import ChallengeError, challenge_json, parse_challenge
 from arena.lichess.hub import LichessHub, error_status
 from arena.lichess.peer import Captured, Stream
 from arena.lichess.shapes import (
@@ -113,6 +114,10 @@ class LichessApi:
                 "/api/bot/game/{game_id}/claim-victory", bot(self.claim_victory), methods=["POST"]
             ),
             Route("/api/bot/game/{game_id}/predict", bot(self.predict), methods=["POST"]),
+            Route("/api/challenge/{username}", bot(self.create_challenge), methods=["POST"]),
+            Route("/api/challenge/{challenge_id}/accept", bot(self.accept), methods=["POST"]),
+            Route("/api/challenge/{challenge_id}/decline", bot(self.decline), methods=["POST"]),
+            Route("/api/challenge/{challenge_id}/cancel", bot(self.cancel), methods=["POST"]),
             Route("/api/bot/online", self.online),
             Route("/api/users/status", self.users_status),
             Route("/api/user/{name}", self.user),
@@ -207,7 +212,7 @@ class LichessApi:
         # A first stream got gameStart for every game under way as the host
         # connected the bot; another one is told here.
         first = peer.event_lines() if already else []
-        return self._stream(token.bot, stream, first)
+        return self._stream(token.bot, stream, [*first, *self.hub.pending_for(token.bot)])
 
     async def _own_game(self, game_id: str, bot: BotRow) -> GameRow | Response:
         row = await self.store.get_game(game_id)
@@ -294,6 +299,41 @@ class LichessApi:
         except (ValueError, pydantic.ValidationError):
             return _error(400, "predict needs moves (UCI, space-separated) and an optional ply")
         return _refused(await self.hub.act(token.bot, msg))
+
+    # ------------------------------------------------------------------ challenges
+
+    async def create_challenge(self, request: Request, token: TokenRow) -> Response:
+        dest = await self._bot_named(request.path_params["username"])
+        if dest is None:
+            return _error(404, "Not found")
+        try:
+            challenge = parse_challenge(token.bot, dest, await _form(request))
+            await self.hub.challenge(challenge)
+        except ChallengeError as exc:
+            return _error(400, str(exc))
+        return JSONResponse(challenge_json(challenge, base_url=str(request.base_url).rstrip("/")))
+
+    async def accept(self, request: Request, token: TokenRow) -> Response:
+        try:
+            await self.hub.accept(token.bot, request.path_params["challenge_id"])
+        except ChallengeError as exc:
+            return _error(404, str(exc))
+        return _ok()
+
+    async def decline(self, request: Request, token: TokenRow) -> Response:
+        reason = (await _form(request)).get("reason", "generic")
+        try:
+            self.hub.decline(token.bot, request.path_params["challenge_id"], reason)
+        except ChallengeError as exc:
+            return _error(404, str(exc))
+        return _ok()
+
+    async def cancel(self, request: Request, token: TokenRow) -> Response:
+        try:
+            self.hub.cancel(token.bot, request.path_params["challenge_id"])
+        except ChallengeError as exc:
+            return _error(404, str(exc))
+        return _ok()
 
     # ------------------------------------------------------------------ users and games
 

@@ -11,11 +11,14 @@ like websocket messages; a bot with no stream open may still send them.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from arena.errors import ErrorCode, MatchError
 from arena.host import Host
+from arena.lichess.challenges import DECLINE_REASONS, Challenge, ChallengeError, challenge_json
 from arena.lichess.peer import Captured, LichessPeer, Stream
 from arena.lichess.shapes import GameView, chat_line, ndjson
+from arena.match import MatchConfig
 from arena.protocol import Move, Predict, Resign
 from arena.store import BotRow, Store
 
@@ -31,6 +34,8 @@ class LichessHub:
         self.store = store
         self.host = host
         self.peers: dict[int, LichessPeer] = {}
+        self.challenges: dict[str, Challenge] = {}
+        """Open challenges, by id."""
         self._closed = False
 
     def _forget(self, peer: LichessPeer) -> None:
@@ -102,6 +107,80 @@ class LichessHub:
             peer = self.peers.get(player.id)
             if peer is not None:
                 peer.to_game(game_id, line)
+
+    # ------------------------------------------------------------------ challenges
+
+    def _to_events(self, bot_id: int, event: dict[str, Any]) -> None:
+        peer = self.peers.get(bot_id)
+        if peer is not None and not peer.closed:
+            peer.to_events(ndjson(event))
+
+    def pending_for(self, bot: BotRow) -> list[bytes]:
+        """``challenge`` events for the open challenges to ``bot``."""
+        return [
+            ndjson({"type": "challenge", "challenge": challenge_json(c)})
+            for c in self.challenges.values()
+            if c.dest.id == bot.id
+        ]
+
+    def _answers_challenges(self, bot: BotRow) -> bool:
+        """Whether the bot plays over the lichess API (else it cannot answer a challenge:
+        a websocket bot, or a built-in player, online now)."""
+        if bot.id in self.peers:
+            return True
+        other = self.host.peers.get(bot.id)
+        return other is None or isinstance(other, LichessPeer)
+
+    async def challenge(self, challenge: Challenge) -> Challenge:
+        """Make a challenge: the opponent is told on its event stream, or, if it cannot
+        answer one (a websocket bot), the game is created at once."""
+        if not self._answers_challenges(challenge.dest):
+            await self._start(challenge)
+            return challenge
+        self.challenges[challenge.id] = challenge
+        self._to_events(
+            challenge.dest.id, {"type": "challenge", "challenge": challenge_json(challenge)}
+        )
+        return challenge
+
+    def _open_challenge(self, challenge_id: str, bot: BotRow, *, as_dest: bool) -> Challenge:
+        challenge = self.challenges.get(challenge_id)
+        party = None if challenge is None else (challenge.dest if as_dest else challenge.challenger)
+        if challenge is None or party is None or party.id != bot.id:
+            raise ChallengeError("Not found")
+        return challenge
+
+    async def accept(self, bot: BotRow, challenge_id: str) -> str:
+        """Accept a challenge to ``bot``: the game's id (both sides get ``gameStart``)."""
+        challenge = self._open_challenge(challenge_id, bot, as_dest=True)
+        del self.challenges[challenge_id]
+        return await self._start(challenge)
+
+    async def _start(self, challenge: Challenge) -> str:
+        challenge.status = "accepted"
+        pair = (challenge.challenger, challenge.dest)
+        white, black = pair if challenge.final_color == "white" else pair[::-1]
+        config = MatchConfig(time_control=challenge.time_control)
+        return await self.host.create_game(
+            "chess", (white, black), config, initial_state=challenge.fen
+        )
+
+    def decline(self, bot: BotRow, challenge_id: str, reason: str) -> None:
+        """Decline a challenge to ``bot``; the challenger gets ``challengeDeclined``."""
+        challenge = self._open_challenge(challenge_id, bot, as_dest=True)
+        del self.challenges[challenge_id]
+        challenge.status = "declined"
+        challenge.decline_key = reason if reason in DECLINE_REASONS else "generic"
+        event = {"type": "challengeDeclined", "challenge": challenge_json(challenge)}
+        self._to_events(challenge.challenger.id, event)
+
+    def cancel(self, bot: BotRow, challenge_id: str) -> None:
+        """Cancel a challenge ``bot`` made; the opponent gets ``challengeCanceled``."""
+        challenge = self._open_challenge(challenge_id, bot, as_dest=False)
+        del self.challenges[challenge_id]
+        challenge.status = "canceled"
+        event = {"type": "challengeCanceled", "challenge": challenge_json(challenge)}
+        self._to_events(challenge.dest.id, event)
 
     def shutdown(self) -> None:
         """End every open stream (the server is stopping; clients reconnect)."""

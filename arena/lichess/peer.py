@@ -205,6 +205,10 @@ class LichessPeer:
             if stream.game_id == game_id:
                 stream.put(line)
 
+    def to_events(self, line: bytes) -> None:
+        """Add a line (a challenge event) to the bot's event streams."""
+        self._to_events(line)
+
     def to_game(self, game_id: str, line: bytes) -> None:
         """Add a line (a ``chatLine``) to the game's open streams."""
         self._to_game(game_id, line)

@@ -20,7 +20,7 @@ from tests.arena.lichess import berserk_bot
 from tests.arena.lichess.schema import check_event, check_game_full, check_game_state
 from tests.conftest import new_bot
 
-TIMEOUT_S = 60
+TIMEOUT_S = 20
 
 
 def sdk_bot(server: RunningServer, token: str, seed: int = 1) -> BotClient:
