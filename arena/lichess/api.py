@@ -287,14 +287,9 @@ class LichessApi:
         game_id = request.path_params["game_id"]
         form = await _form(request)
         moves = form.get("moves", "").replace(",", " ").split()
-        hosted = self.host.games.get(game_id)
         ply_text = form.get("ply")
         try:
-            ply = (
-                int(ply_text)
-                if ply_text is not None
-                else (hosted.match.ply if hosted is not None else 0)
-            )
+            ply = int(ply_text) if ply_text is not None else self._reply_ply(game_id, token.bot)
             msg = Predict(game_id=game_id, ply=ply, moves=moves)
         except (ValueError, pydantic.ValidationError):
             return _error(400, "predict needs moves (UCI, space-separated) and an optional ply")
@@ -334,6 +329,14 @@ class LichessApi:
         except ChallengeError as exc:
             return _error(404, str(exc))
         return _ok()
+
+    def _reply_ply(self, game_id: str, bot: BotRow) -> int:
+        """The ply of the opponent's next move (a prediction's default)."""
+        hosted = self.host.games.get(game_id)
+        if hosted is None:
+            return 0
+        mine = hosted.match.to_move == hosted.seat_of(bot.id)
+        return hosted.match.ply + (1 if mine else 0)
 
     # ------------------------------------------------------------------ users and games
 

@@ -67,6 +67,7 @@ def play_game(
     *,
     seed: int = 1,
     stop_after: int | None = None,
+    predict: tuple[str, str] | None = None,
 ) -> None:
     """Play from the game stream until the game ends (or, with ``stop_after``,
     until the bot has made that many moves in total: the stream is then left)."""
@@ -88,8 +89,22 @@ def play_game(
         if stop_after is not None and len(seen.played) >= stop_after:
             return
         move = rng.choice(sorted(m.uci() for m in board.legal_moves))
+        if predict is not None:  # sent before the move, so it is in time for the reply
+            board.push_uci(move)
+            replies = sorted(m.uci() for m in board.legal_moves)[:8]
+            if replies and not board.is_game_over():
+                send_prediction(*predict, game_id, replies, ply=len(board.move_stack))
         api.bots.make_move(game_id, move)
         seen.played.append(move)
+
+
+def send_prediction(url: str, token: str, game_id: str, moves: list[str], *, ply: int) -> None:
+    """``POST /api/bot/game/{id}/predict`` (the arena's extension: berserk has no call for it)."""
+    with berserk.TokenSession(token) as session:
+        answer = session.post(
+            f"{url}/api/bot/game/{game_id}/predict", json={"moves": moves, "ply": ply}, timeout=10
+        )
+    assert answer.ok, answer.text
 
 
 def play_one(url: str, token: str, seed: int = 1) -> tuple[str, Seen]:

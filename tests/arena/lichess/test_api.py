@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import Any, cast
 
+import chess
 import httpx
 import pytest
 from berserk.exceptions import ResponseError
@@ -276,3 +278,41 @@ async def test_export_and_chat(server: RunningServer) -> None:
     assert data["players"]["white"]["user"]["name"] == "a"
     assert len(data["moves"].split()) == 6
     assert seen.last_state["status"] == "draw"
+
+
+async def test_predictions_through_the_extension_are_scored(server: RunningServer) -> None:
+    """A lichess bot's guesses sent to ``/predict`` are stored before the reply and scored
+    like a websocket bot's; bad predictions get 400."""
+    (a, ta), (b, tb) = await new_bot(server, "seer"), await new_bot(server, "ws")
+    game_id = await new_game(server, a, b, max_plies=10)
+    ws = sdk_bot(server, tb)
+    runner = asyncio.create_task(ws.run())
+    api = berserk_bot.client(server.url, ta)
+    async with asyncio.timeout(TIMEOUT_S):
+        events = berserk_bot.event_stream(api)
+        assert (await asyncio.to_thread(next, events))["type"] == "gameStart"
+        seen = berserk_bot.Seen()
+        await asyncio.to_thread(
+            berserk_bot.play_game, api, game_id, "white", seen, predict=(server.url, ta)
+        )
+        await runner
+        events.close()
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            bad = await http.post(
+                f"/api/bot/game/{game_id}/predict",
+                json={"moves": []},
+                headers={"Authorization": f"Bearer {ta}"},
+            )
+            detail = (await http.get(f"/api/games/{game_id}")).json()
+    assert bad.status_code == 400 and "error" in bad.json()
+    predictions = await server.store.get_predictions(game_id)
+    assert {p.seat for p in predictions} == {0}
+    assert sorted(p.ply for p in predictions) == [1, 3, 5, 7, 9]
+    moves = [m.move for m in await server.store.get_moves(game_id)]
+    for p in predictions:  # the bot's guesses, as sent: the first 8 legal replies
+        board = chess.Board()
+        for move in moves[: p.ply]:
+            board.push_uci(move)
+        assert p.moves == sorted(m.uci() for m in board.legal_moves)[:8]
+    scored = detail["speculation"]
+    assert "seer" in json.dumps(scored)

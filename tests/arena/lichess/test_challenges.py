@@ -13,7 +13,15 @@ from tests.arena.lichess import berserk_bot
 from tests.arena.lichess.test_api import TIMEOUT_S, sdk_bot
 from tests.conftest import new_bot
 
-CHALLENGE_FIELDS = ("id", "url", "status", "challenger", "destUser", "variant", "rated")
+CHALLENGE_FIELDS: tuple[str, ...] = (
+    "id",
+    "url",
+    "status",
+    "challenger",
+    "destUser",
+    "variant",
+    "rated",
+)
 CHALLENGE_FIELDS += ("speed", "timeControl", "color", "perf")  # ChallengeJson.yaml: required
 
 
