@@ -256,7 +256,10 @@ def account(name: str, created_at: int, *, playing: int) -> dict[str, Any]:
         "title": "BOT",
         "createdAt": created_at,
         "seenAt": created_at,
-        "perfs": {},
+        "perfs": {
+            speed: {"games": 0, "rating": 1500, "rd": 350, "prog": 0, "prov": True}
+            for speed in ("ultraBullet", "bullet", "blitz", "rapid", "classical")
+        },
         "count": {"playing": playing},
         "followable": False,
         "disabled": False,

@@ -316,3 +316,43 @@ async def test_predictions_through_the_extension_are_scored(server: RunningServe
         assert p.moves == sorted(m.uci() for m in board.legal_moves)[:8]
     scored = detail["speculation"]
     assert "seer" in json.dumps(scored)
+
+
+async def test_chat_is_relayed_as_a_chat_line(server: RunningServer) -> None:
+    """A chat message (berserk's JSON body or lichess-bot's form) reaches the game streams of
+    both lichess players as ``chatLine``; a game not the bot's is 404."""
+    (a, ta), (b, tb) = await new_bot(server, "talker"), await new_bot(server, "listener")
+    (_c, tc) = await new_bot(server, "outsider")
+    game_id = await new_game(server, a, b)
+    api_a, api_b = berserk_bot.client(server.url, ta), berserk_bot.client(server.url, tb)
+    async with asyncio.timeout(TIMEOUT_S):
+        events_a, events_b = berserk_bot.event_stream(api_a), berserk_bot.event_stream(api_b)
+        await asyncio.gather(*(asyncio.to_thread(next, e) for e in (events_a, events_b)))
+        stream = berserk_bot.game_stream(api_b, game_id)
+        assert (await asyncio.to_thread(next, stream))["type"] == "gameFull"
+        await asyncio.to_thread(api_a.bots.post_message, game_id, "good luck")
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            form = await http.post(
+                f"/api/bot/game/{game_id}/chat",
+                data={"room": "spectator", "text": "hello room"},
+                headers={"Authorization": f"Bearer {ta}"},
+            )
+            outsider = await http.post(
+                f"/api/bot/game/{game_id}/chat",
+                data={"room": "player", "text": "hi"},
+                headers={"Authorization": f"Bearer {tc}"},
+            )
+        first = await asyncio.to_thread(next, stream)
+        second = await asyncio.to_thread(next, stream)
+        await asyncio.to_thread(api_a.bots.abort_game, game_id)
+        for generator in (stream, events_a, events_b):
+            generator.close()
+    assert form.json() == {"ok": True}
+    assert outsider.status_code == 404 and outsider.json() == {"error": "No such game"}
+    assert first == {
+        "type": "chatLine",
+        "room": "player",
+        "username": "talker",
+        "text": "good luck",
+    }
+    assert (second["room"], second["text"]) == ("spectator", "hello room")
