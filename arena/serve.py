@@ -138,7 +138,7 @@ async def running_server(
             service = TournamentService(store)
         from web.routes import routes as web_routes
 
-        lichess = LichessApi(store, host)
+        lichess = LichessApi(store, host, limits)
 
         app = create_app(
             store,

@@ -579,7 +579,7 @@ def create_app(
         Route("/api/tournaments", endpoints.tournaments, methods=["GET"]),
         Route("/api/tournaments/{tournament_id}", endpoints.tournament),
         *AdminApi(store, host, limits, tournaments).routes(),
-        *(lichess or LichessApi(store, host)).routes(),
+        *(lichess or LichessApi(store, host, limits)).routes(),
         *(extra_routes or []),
     ]
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -39,6 +40,7 @@ from arena.lichess.shapes import (
     user_id,
     user_status,
 )
+from arena.limits import Limits, TokenBucket
 from arena.protocol import Move, Predict, Resign
 from arena.records import NotChessError, game_pgn
 from arena.store import BotRow, GameRow, Store, TokenRow
@@ -50,6 +52,9 @@ log = logging.getLogger(__name__)
 KEEPALIVE_S = 6.0
 """A stream with nothing to say sends an empty line this often (lichess: about 6 s)."""
 MAX_BODY = 16 * 1024
+"""Bytes read of a request body (chat, challenge, predict)."""
+MAX_STREAMS = 32
+"""Open NDJSON streams per bot (an event stream and one per game it plays)."""
 
 NDJSON_TYPE = "application/x-ndjson"
 Handler = Callable[[Request, TokenRow], Awaitable[Response]]
@@ -91,11 +96,21 @@ def view_of_row(row: GameRow, moves: list[str], seat: int) -> GameView:
 class LichessApi:
     """The lichess-compatible routes of one server."""
 
-    def __init__(self, store: Store, host: Host, *, keepalive_s: float = KEEPALIVE_S) -> None:
+    def __init__(
+        self,
+        store: Store,
+        host: Host,
+        limits: Limits | None = None,
+        *,
+        keepalive_s: float = KEEPALIVE_S,
+    ) -> None:
         self.store = store
         self.host = host
+        self.limits = limits or Limits()
         self.hub = LichessHub(store, host)
         self.keepalive_s = keepalive_s
+        self._buckets: dict[int, TokenBucket] = {}
+        """Each bot's request rate, limited as a websocket connection's messages are."""
 
     def routes(self) -> list[BaseRoute]:
         bot = self._bot
@@ -140,13 +155,19 @@ class LichessApi:
                 return _error(401, "No such token")
             if token.scope != Scope.BOT.value:
                 return _error(403, "Missing scope: bot:play (this is not a bot token)")
+            bucket = self._buckets.get(token.bot.id)
+            if bucket is None:
+                bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, time.monotonic())
+                self._buckets[token.bot.id] = bucket
+            if not bucket.allow(time.monotonic()):
+                return _error(429, "Too many requests. Try again later.")
             return await handler(request, token)
 
         return endpoint
 
     async def token_test(self, request: Request) -> Response:
         """``POST /api/token/test``: the body lists tokens, comma-separated."""
-        body = (await request.body())[:MAX_BODY].decode(errors="replace")
+        body = (await _body(request)).decode(errors="replace")
         answer: dict[str, Any] = {}
         for text in body.split(","):
             token = text.strip()
@@ -207,6 +228,8 @@ class LichessApi:
 
     async def event_stream(self, request: Request, token: TokenRow) -> Response:
         peer = self.hub.peer_of(token.bot)
+        if len(peer.streams) >= MAX_STREAMS:
+            return _error(429, f"Too many open streams (at most {MAX_STREAMS} per bot)")
         already = peer.connected
         stream = await self.hub.open(token.bot, token.id)
         # A first stream got gameStart for every game under way as the host
@@ -227,6 +250,8 @@ class LichessApi:
         row = await self._own_game(game_id, token.bot)
         if isinstance(row, Response):
             return row
+        if len(self.hub.peer_of(token.bot).streams) >= MAX_STREAMS:
+            return _error(429, f"Too many open streams (at most {MAX_STREAMS} per bot)")
         stream = await self.hub.open(token.bot, token.id, game_id)
         view = self.hub.view(token.bot, game_id)
         if view is None:  # finished, not started yet, or ended as we connected
@@ -435,14 +460,19 @@ def _export_json(view: GameView, pgn: str) -> dict[str, Any]:
     return data
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """A small request body as fields: JSON (berserk) or a form (lichess-bot)."""
+async def _body(request: Request) -> bytes:
+    """A request's body, read up to ``MAX_BODY`` bytes (the rest is not read)."""
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
             break
-    text = body[:MAX_BODY].decode(errors="replace")
+    return body[:MAX_BODY]
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A small request body as fields: JSON (berserk) or a form (lichess-bot)."""
+    text = (await _body(request)).decode(errors="replace")
     with contextlib.suppress(ValueError):
         data = json.loads(text)
         if isinstance(data, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from pathlib import Path
 from typing import Any, cast
 
 import chess
@@ -13,8 +14,9 @@ import pytest
 from berserk.exceptions import ResponseError
 
 from arena.clock import TimeControl
+from arena.limits import Limits
 from arena.match import MatchConfig
-from arena.serve import RunningServer
+from arena.serve import RunningServer, running_server
 from arena.store import BotRow
 from clients.players import parse_player_spec
 from clients.sdk import BotClient
@@ -356,3 +358,18 @@ async def test_chat_is_relayed_as_a_chat_line(server: RunningServer) -> None:
         "text": "good luck",
     }
     assert (second["room"], second["text"]) == ("spectator", "hello room")
+
+
+async def test_requests_beyond_the_rate_limit_get_429(tmp_path: Path) -> None:
+    """A bot's requests are limited like a websocket connection's messages: past the burst,
+    lichess's 429 with an error body."""
+    limits = Limits(rate_per_s=0.01, burst=3)
+    async with running_server(str(tmp_path / "rl.db"), limits=limits) as srv:
+        _, token = await new_bot(srv, "hasty")
+        async with httpx.AsyncClient(
+            base_url=srv.url, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
+            codes = [(await http.get("/api/account")).status_code for _ in range(5)]
+            refused = await http.get("/api/account")
+    assert codes == [200, 200, 200, 429, 429]
+    assert refused.json() == {"error": "Too many requests. Try again later."}
