@@ -260,6 +260,8 @@ class LichessApi:
             moves = [m.move for m in await self.store.get_moves(game_id)]
             view = view_of_row(fresh, moves, fresh.seat_bot_ids.index(token.bot.id))
             view.paused = fresh.status == "created"
+        view.tournament_id = row.tournament_id  # not in the host's frames
+        view.created_at = row.created_at
         if view.finished:
             stream.end()
         if view.paused:  # gameFull when the clocks run (the peer sends it)

@@ -127,3 +127,23 @@ def play_one(url: str, token: str, seed: int = 1) -> tuple[str, Seen]:
             break
     events.close()
     return game_id, seen
+
+
+def play_many(url: str, token: str, count: int, seed: int = 1) -> list[tuple[str, Seen]]:
+    """Play the games the arena starts, one after the other, until ``count`` have finished."""
+    api = client(url, token)
+    played: list[tuple[str, Seen]] = []
+    finished = 0
+    events = event_stream(api)
+    for event in events:
+        if event["type"] == "gameStart":
+            seen = Seen(events=[event])
+            game = event["game"]
+            play_game(api, game["gameId"], game["color"], seen, seed=seed + len(played))
+            played.append((game["gameId"], seen))
+        elif event["type"] == "gameFinish":
+            finished += 1
+            if finished == count:
+                break
+    events.close()
+    return played
