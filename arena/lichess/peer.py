@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from arena.clock import TimeControl
 from arena.lichess.shapes import GameView, event_game, game_full, game_state, ndjson
+from arena.protocol import (
+    ErrorMessage,
+    GameOver,
+    GameStart,
+    ServerMessage,
+    StateEvent,
+    parse_server_message,
+)
 from arena.store import BotRow, now_ms
 
 __all__ = ["Captured", "LichessPeer", "Stream"]
@@ -90,7 +96,7 @@ class LichessPeer:
     def send(self, *texts: str) -> None:
         for text in texts:
             try:
-                self._on_frame(json.loads(text))
+                self._on_message(parse_server_message(text))
             except Exception:  # one bad frame must not stall the game's other listeners
                 log.exception("could not relay a frame to a lichess stream")
 
@@ -129,52 +135,50 @@ class LichessPeer:
 
     # ------------------------------------------------------------------ frames
 
-    def _on_frame(self, frame: dict[str, Any]) -> None:
-        kind = frame.get("type")
-        if kind == "game_start":
-            self._on_start(frame)
-        elif kind == "state":
-            view = self.views.get(frame["game_id"])
+    def _on_message(self, msg: ServerMessage) -> None:
+        if isinstance(msg, GameStart):
+            self._on_start(msg)
+        elif isinstance(msg, StateEvent):
+            view = self.views.get(msg.game_id)
             if view is not None:
-                view.moves = list(frame["moves"])
-                view.clocks = tuple(frame["clocks"]["remaining_ms"])
-                if frame["to_move"] is not None:  # else the game_over next tells the end
+                view.moves = list(msg.moves)
+                view.clocks = msg.clocks.remaining_ms
+                if msg.to_move is not None:  # else the game_over next tells the end
                     self._to_game(view.id, ndjson(game_state(view)))
-        elif kind == "game_over":
-            self._on_over(frame)
-        elif kind == "error":
-            captured = self._captures.get((frame.get("game_id") or "", frame.get("ref") or ""))
+        elif isinstance(msg, GameOver):
+            self._on_over(msg)
+        elif isinstance(msg, ErrorMessage):
+            captured = self._captures.get((msg.game_id or "", msg.ref or ""))
             if captured is not None:
-                captured.code, captured.message = frame["code"], frame["message"]
+                captured.code, captured.message = msg.code, msg.message
 
-    def _on_start(self, frame: dict[str, Any]) -> None:
-        if frame["game"] != "chess" or frame["seat"] is None:
+    def _on_start(self, msg: GameStart) -> None:
+        if msg.game != "chess" or msg.seat is None:
             return  # the lichess API plays chess only
-        game_id = frame["game_id"]
-        view = self.views.get(game_id)
+        view = self.views.get(msg.game_id)
         new = view is None
         if view is None:
             view = GameView(
-                id=game_id,
-                seat=frame["seat"],
-                players=tuple(frame["players"]),
-                initial_fen=frame["initial_state"],
-                time_control=TimeControl.parse(frame["clocks"]["time_control"]),
+                id=msg.game_id,
+                seat=msg.seat,
+                players=msg.players,
+                initial_fen=msg.initial_state,
+                time_control=TimeControl.parse(msg.clocks.time_control),
                 created_at=round(now_ms()),
             )
-            self.views[game_id] = view
-        moved = view.moves != frame["moves"]
-        view.moves = list(frame["moves"])
-        view.clocks = tuple(frame["clocks"]["remaining_ms"])
-        view.paused = frame["status"] == "paused"
-        if frame["status"] == "finished":
+            self.views[msg.game_id] = view
+        moved = view.moves != msg.moves
+        view.moves = list(msg.moves)
+        view.clocks = msg.clocks.remaining_ms
+        view.paused = msg.status == "paused"
+        if msg.status == "finished":
             return  # its game_over follows
         if new:
             self._to_events(ndjson({"type": "gameStart", "game": event_game(view)}))
         if view.paused:
             return
         for stream in self.streams:
-            if stream.game_id != game_id:
+            if stream.game_id != msg.game_id:
                 continue
             if stream.waiting:  # opened while the game waited to start or resume
                 stream.waiting = False
@@ -182,13 +186,13 @@ class LichessPeer:
             elif moved:
                 stream.put(ndjson(game_state(view)))
 
-    def _on_over(self, frame: dict[str, Any]) -> None:
-        view = self.views.pop(frame["game_id"], None)
+    def _on_over(self, msg: GameOver) -> None:
+        view = self.views.pop(msg.game_id, None)
         if view is None:
             return
         view.finished = True
-        view.winner = frame["winner"]
-        view.reason = frame["reason"]
+        view.winner = msg.winner
+        view.reason = msg.reason
         self._to_game(view.id, ndjson(game_state(view)))
         for stream in list(self.streams):
             if stream.game_id == view.id:
