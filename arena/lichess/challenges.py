@@ -58,6 +58,8 @@ class Challenge:
     """The challenger's colour in the game (``random`` drawn when the challenge is made)."""
     rated: bool
     fen: str | None = None
+    max_plies: int | None = None
+    """Arena extension: a draw after this many moves (as a seek's ``max_plies``)."""
     status: str = "created"
     decline_key: str | None = None
 
@@ -82,6 +84,9 @@ def parse_challenge(challenger: BotRow, dest: BotRow, form: dict[str, str]) -> C
     color = form.get("color", "random")
     if color not in ("white", "black", "random"):
         raise ChallengeError(f"color must be white, black or random, not {color!r}")
+    plies_text = form.get("max_plies")
+    if plies_text is not None and (not plies_text.isdigit() or not 1 <= int(plies_text) <= 10_000):
+        raise ChallengeError(f"max_plies must be 1..10000, not {plies_text[:20]!r}")
     fen = form.get("fen") or None
     if fen is not None:
         try:
@@ -99,6 +104,7 @@ def parse_challenge(challenger: BotRow, dest: BotRow, form: dict[str, str]) -> C
         final_color=secrets.choice(("white", "black")) if color == "random" else color,  # type: ignore[arg-type]
         rated=form.get("rated", "false").lower() == "true",
         fen=fen,
+        max_plies=None if plies_text is None else int(plies_text),
     )
 
 

@@ -123,24 +123,19 @@ class LichessHub:
             if c.dest.id == bot.id
         ]
 
-    def _answers_challenges(self, bot: BotRow) -> bool:
-        """Whether the bot plays over the lichess API (else it cannot answer a challenge:
-        a websocket bot, or a built-in player, online now)."""
-        if bot.id in self.peers:
-            return True
-        other = self.host.peers.get(bot.id)
-        return other is None or isinstance(other, LichessPeer)
-
     async def challenge(self, challenge: Challenge) -> Challenge:
-        """Make a challenge: the opponent is told on its event stream, or, if it cannot
-        answer one (a websocket bot), the game is created at once."""
-        if not self._answers_challenges(challenge.dest):
+        """Make a challenge. A lichess-API bot with a stream open is told on its event
+        stream; a bot connected over the websocket protocol (which has no challenges)
+        plays at once; an offline bot cannot be challenged (:class:`ChallengeError`)."""
+        dest = challenge.dest
+        if dest.id in self.peers:
+            self.challenges[challenge.id] = challenge
+            event = {"type": "challenge", "challenge": challenge_json(challenge)}
+            self._to_events(dest.id, event)
+        elif dest.id in self.host.peers:
             await self._start(challenge)
-            return challenge
-        self.challenges[challenge.id] = challenge
-        self._to_events(
-            challenge.dest.id, {"type": "challenge", "challenge": challenge_json(challenge)}
-        )
+        else:
+            raise ChallengeError(f"{dest.name} is not online")
         return challenge
 
     def _open_challenge(self, challenge_id: str, bot: BotRow, *, as_dest: bool) -> Challenge:
@@ -160,7 +155,7 @@ class LichessHub:
         challenge.status = "accepted"
         pair = (challenge.challenger, challenge.dest)
         white, black = pair if challenge.final_color == "white" else pair[::-1]
-        config = MatchConfig(time_control=challenge.time_control)
+        config = MatchConfig(time_control=challenge.time_control, max_plies=challenge.max_plies)
         return await self.host.create_game(
             "chess", (white, black), config, initial_state=challenge.fen
         )

@@ -120,6 +120,12 @@ async def test_challenge_to_a_websocket_bot_starts_a_game(server: RunningServer)
     async with asyncio.timeout(TIMEOUT_S):
         while not server.host.peers:  # noqa: ASYNC110 (the SDK bot connects by itself)
             await asyncio.sleep(0.01)
+        await new_bot(server, "sleeper")
+        with pytest.raises(ResponseError) as offline:
+            await asyncio.to_thread(
+                lambda: api.challenges.create("sleeper", rated=True, clock_limit=30)
+            )
+        assert offline.value.status_code == 400
         online = await asyncio.to_thread(lambda: list(api.bots.get_online_bots()))
         assert [u["username"] for u in online] == ["sock"]
         made: dict[str, Any] = await asyncio.to_thread(
