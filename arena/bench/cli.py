@@ -352,6 +352,13 @@ def _yes(flag: bool) -> str:
     help="Database: a SQLite path that does not exist yet (kept), or the URL of an empty "
     "database [default: a SQLite file in a temporary directory].",
 )
+@click.option(
+    "--lichess",
+    default=0,
+    show_default=True,
+    help="Of the games, how many have a bot playing over the lichess Bot API (HTTP/NDJSON) "
+    "against a websocket bot; their relay latency is reported apart.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def load(
     games: int,
@@ -365,6 +372,7 @@ def load(
     servers: int,
     split: bool,
     db: str | None,
+    lichess: int,
     as_json: bool,
 ) -> None:
     """Play many games at once between lightweight websocket bots (plus spectators)
@@ -383,6 +391,7 @@ def load(
         seed=seed,
         servers=servers,
         split=split,
+        lichess=lichess,
     )
     try:
         options.check()
@@ -432,6 +441,16 @@ def show_load(report: LoadReport) -> None:
         ("relay latency p99.9", _ms(report.relay.p999_ms)),
         ("relay latency max", _ms(report.relay.max_ms)),
         ("move_ack latency p50 / p99", f"{_ms(report.ack.p50_ms)} / {_ms(report.ack.p99_ms)}"),
+        *(
+            []
+            if report.lichess_relay is None
+            else [
+                (f"lichess-API games ({report.lichess_pairs}): relay p50 / p99",
+                 f"{_ms(report.lichess_relay.p50_ms)} / {_ms(report.lichess_relay.p99_ms)}"),
+                ("lichess-API relay p99.9 / max",
+                 f"{_ms(report.lichess_relay.p999_ms)} / {_ms(report.lichess_relay.max_ms)}"),
+            ]
+        ),
         ("spectator latency p50 / p99",
          f"{_ms(report.spectator.p50_ms)} / {_ms(report.spectator.p99_ms)}"),
         ("errors", str(report.errors)),

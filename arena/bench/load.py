@@ -18,6 +18,8 @@ waits for every move in flight to be acknowledged, and reports:
   window, counted in the database, over the window's length;
 - relay latency (move sent by one bot to ``state`` received by its opponent),
   p50 / p99 / p99.9, and the mover's ``move_ack`` and spectators' latencies;
+  with ``lichess`` pairs (a websocket bot and a lichess-API bot,
+  :mod:`arena.bench.lichessbots`), their relay latency apart, both ways;
 - errors: ``error`` frames, connections closed by the server, games that
   ended any other way than at ``max_plies``, ERROR lines in the server log;
 - the servers' peak resident memory (``VmHWM``) and CPU use, the generator's
@@ -53,6 +55,7 @@ import httpx
 from sqlalchemy import func, insert, select
 
 from arena.bench.crash import ServerProcess, free_port
+from arena.bench.lichessbots import LichessLoadBot
 from arena.bench.loadbots import LoadBot, Pair, Recorder, Spectator
 from arena.bench.stats import LatencySummary, summarize
 from arena.serve import collector_paused
@@ -111,6 +114,9 @@ class LoadOptions:
     """``arena serve`` processes; more than one needs a PostgreSQL database."""
     split: bool = False
     """Put the two bots of a game on different servers (with ``servers > 1``)."""
+    lichess: int = 0
+    """Pairs (of ``games``) whose second bot plays over the lichess Bot API (HTTP and
+    NDJSON, :mod:`arena.bench.lichessbots`) instead of the websocket protocol."""
 
     @property
     def offered_rate(self) -> float:
@@ -137,6 +143,8 @@ class LoadOptions:
             raise ValueError(f"--servers must be 1..{MAX_SERVERS}, got {self.servers}")
         if self.split and self.servers < 2:
             raise ValueError("--split needs --servers 2 or more")
+        if not 0 <= self.lichess <= self.games:
+            raise ValueError(f"--lichess must be 0..--games ({self.games}), got {self.lichess}")
 
 
 @dataclass
@@ -189,12 +197,17 @@ class LoadReport:
     """1-minute load average before the run and at the end of the window."""
     setup_s: float
     server_errors: list[str] = field(default_factory=list)
+    lichess_pairs: int = 0
+    """Games between a websocket bot and a lichess-API bot (``relay`` excludes them)."""
+    lichess_relay: LatencySummary | None = None
+    """Relay latency of those games, both ways (``None`` without any)."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON object."""
         data = asdict(self)
-        for name in ("relay", "ack", "spectator"):
-            data[name] = getattr(self, name).to_json()
+        for name in ("relay", "ack", "spectator", "lichess_relay"):
+            summary = getattr(self, name)
+            data[name] = None if summary is None else summary.to_json()
         return data
 
 
@@ -376,6 +389,7 @@ async def run_load_bench(
             server = servers[(pair + (me if options.split else 0)) % len(servers)]
             return f"ws://127.0.0.1:{server.port}"
 
+        lichess = pairs[: options.lichess]  # the second bot of these plays over HTTP
         bots = [
             LoadBot(
                 pair,
@@ -387,10 +401,35 @@ async def run_load_bench(
                 time_control=options.time_control,
                 max_plies=options.max_plies,
                 rng=rng,
+                seeks=pair not in lichess,
             )
             for pair in pairs
             for me in (0, 1)
+            if me == 0 or pair not in lichess
         ]
+        http_bots: list[httpx.AsyncClient] = []
+        lichess_bots: list[LichessLoadBot] = []
+        if lichess:
+            unbounded = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+            for server in servers:
+                http_bots.append(
+                    httpx.AsyncClient(
+                        base_url=f"http://127.0.0.1:{server.port}", limits=unbounded, timeout=60
+                    )
+                )
+            lichess_bots = [
+                LichessLoadBot(
+                    pair,
+                    accounts[2 * pair.index + 1][1],
+                    http_bots[(pair.index + (1 if options.split else 0)) % len(servers)],
+                    rec,
+                    interval_s=interval,
+                    time_control=options.time_control,
+                    max_plies=options.max_plies,
+                    rng=rng,
+                )
+                for pair in lichess
+            ]
         spectators = [
             Spectator(pairs[i % len(pairs)], url_of(i % len(pairs)), rec)
             for i in range(options.spectators)
@@ -412,6 +451,7 @@ async def run_load_bench(
                 async with asyncio.timeout(options.setup_timeout_s):
                     await asyncio.gather(*(bot.connect(gate) for bot in bots))
                     tasks += [asyncio.create_task(bot.run()) for bot in bots]
+                    tasks += [asyncio.create_task(bot.run()) for bot in lichess_bots]
                     await rec.all_started.wait()
                     say(f"{rec.games_started} games started; {len(spectators)} spectators joining")
                     tasks += [asyncio.create_task(s.run(gate)) for s in spectators]
@@ -447,6 +487,8 @@ async def run_load_bench(
             finally:
                 for bot in bots:
                     await bot.close()
+                for lichess_bot in lichess_bots:
+                    await lichess_bot.close()
                 for spectator in spectators:
                     await spectator.close()
                 for task in tasks:
@@ -454,6 +496,8 @@ async def run_load_bench(
                 await wait_stopped(tasks)
                 for server in servers:
                     server.stop()
+                for client in http_bots:
+                    await client.aclose()
         server_errors = [line for server in servers for line in server.errors()]
         window = t1 - t0
         cpu_shares = [(b - a) / window for a, b in zip(cpu0, cpu1, strict=True)]
@@ -491,4 +535,6 @@ async def run_load_bench(
             load_average=(load_before, load_after),
             setup_s=setup_s,
             server_errors=server_errors[:20],
+            lichess_pairs=len(lichess),
+            lichess_relay=summarize(rec.lichess_relay_ms) if lichess else None,
         )
