@@ -11,10 +11,11 @@ like websocket messages; a bot with no stream open may still send them.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from arena.errors import ErrorCode, MatchError
-from arena.host import Host
+from arena.host import Host, HostedGame
 from arena.lichess.challenges import DECLINE_REASONS, Challenge, ChallengeError, challenge_json
 from arena.lichess.peer import Captured, LichessPeer, Stream
 from arena.lichess.shapes import GameView, chat_line, ndjson
@@ -37,6 +38,7 @@ class LichessHub:
         self.challenges: dict[str, Challenge] = {}
         """Open challenges, by id."""
         self._closed = False
+        host.on_presence = self._presence
 
     def _forget(self, peer: LichessPeer) -> None:
         if peer.bot is not None and self.peers.get(peer.bot.id) is peer:
@@ -176,6 +178,17 @@ class LichessHub:
         challenge.status = "canceled"
         event = {"type": "challengeCanceled", "challenge": challenge_json(challenge)}
         self._to_events(challenge.dest.id, event)
+
+    def _presence(self, hosted: HostedGame, seat: int, away: bool) -> None:
+        """Tell a lichess bot its opponent left (``opponentGone``, with the seconds until
+        the arena adjudicates the game itself) or came back."""
+        peer = self.peers.get(hosted.bots[1 - seat].id)
+        if peer is None:
+            return
+        event: dict[str, Any] = {"type": "opponentGone", "gone": away}
+        if away:
+            event["claimWinInSeconds"] = math.ceil(hosted.grace_ms / 1000)
+        peer.to_game(hosted.id, ndjson(event))
 
     def shutdown(self) -> None:
         """End every open stream (the server is stopping; clients reconnect)."""

@@ -16,13 +16,14 @@ from berserk.exceptions import ResponseError
 from arena.clock import TimeControl
 from arena.limits import Limits
 from arena.match import MatchConfig
+from arena.presence import grace_ms
 from arena.serve import RunningServer, running_server
 from arena.store import BotRow
 from clients.players import parse_player_spec
 from clients.sdk import BotClient
 from tests.arena.lichess import berserk_bot
 from tests.arena.lichess.schema import check_event, check_game_full, check_game_state
-from tests.conftest import new_bot
+from tests.conftest import connect_bot, new_bot
 
 TIMEOUT_S = 20
 
@@ -373,3 +374,34 @@ async def test_requests_beyond_the_rate_limit_get_429(tmp_path: Path) -> None:
             refused = await http.get("/api/account")
     assert codes == [200, 200, 200, 429, 429]
     assert refused.json() == {"error": "Too many requests. Try again later."}
+
+
+async def test_opponent_gone_and_back(server: RunningServer) -> None:
+    """When the websocket opponent's connection drops, the lichess bot's game stream gets
+    ``opponentGone`` (gone, with the seconds until the arena adjudicates); when it
+    reconnects, ``opponentGone`` with gone false."""
+    (a, ta), (b, tb) = await new_bot(server, "stays"), await new_bot(server, "leaves")
+    game_id = await new_game(server, a, b)
+    api = berserk_bot.client(server.url, ta)
+    async with asyncio.timeout(TIMEOUT_S):
+        events = berserk_bot.event_stream(api)
+        ws = await connect_bot(server, tb)
+        assert (await asyncio.to_thread(next, events))["type"] == "gameStart"
+        stream = berserk_bot.game_stream(api, game_id)
+        assert (await asyncio.to_thread(next, stream))["type"] == "gameFull"
+        await ws.close()
+        gone = await asyncio.to_thread(next, stream)
+        ws = await connect_bot(server, tb)
+        back = await asyncio.to_thread(next, stream)
+        await asyncio.to_thread(api.bots.abort_game, game_id)
+        await ws.close()
+        for generator in (stream, events):
+            generator.close()
+    limits = server.host.limits
+    grace = grace_ms(
+        TimeControl.parse("60+1"),
+        round(limits.grace_min_s * 1000),
+        round(limits.grace_max_s * 1000),
+    )
+    assert gone == {"type": "opponentGone", "gone": True, "claimWinInSeconds": -(-grace // 1000)}
+    assert back == {"type": "opponentGone", "gone": False}
