@@ -43,7 +43,7 @@ from arena.lichess.shapes import (
 from arena.limits import Limits, TokenBucket
 from arena.protocol import Move, Predict, Resign
 from arena.records import NotChessError, game_pgn
-from arena.store import BotRow, GameRow, Store, TokenRow
+from arena.store import BotRow, GameRow, Store, TokenRow, hash_token
 
 __all__ = ["KEEPALIVE_S", "LichessApi"]
 
@@ -55,6 +55,8 @@ MAX_BODY = 16 * 1024
 """Bytes read of a request body (chat, challenge, predict)."""
 MAX_STREAMS = 32
 """Open NDJSON streams per bot (an event stream and one per game it plays)."""
+MAX_CACHED_TOKENS = 10_000
+"""Valid tokens remembered between requests (forgotten all at once beyond it)."""
 
 NDJSON_TYPE = "application/x-ndjson"
 Handler = Callable[[Request, TokenRow], Awaitable[Response]]
@@ -111,6 +113,10 @@ class LichessApi:
         self.keepalive_s = keepalive_s
         self._buckets: dict[int, TokenBucket] = {}
         """Each bot's request rate, limited as a websocket connection's messages are."""
+        self._principals: dict[str, tuple[TokenRow, float]] = {}
+        """Valid tokens (by hash) and when the store said so, re-checked after
+        ``limits.revocation_poll_s``: a revoked token is refused as soon as an open
+        websocket of it is closed, without a query for every move."""
 
     def routes(self) -> list[BaseRoute]:
         bot = self._bot
@@ -150,7 +156,7 @@ class LichessApi:
             scheme, _, credential = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not credential.strip():
                 return _error(401, "No such token")
-            token = await self.store.principal_by_token(credential.strip())
+            token = await self._principal(credential.strip())
             if token is None:
                 return _error(401, "No such token")
             if token.scope != Scope.BOT.value:
@@ -164,6 +170,21 @@ class LichessApi:
             return await handler(request, token)
 
         return endpoint
+
+    async def _principal(self, credential: str) -> TokenRow | None:
+        key = hash_token(credential)
+        now = time.monotonic()
+        cached = self._principals.get(key)
+        if cached is not None and now - cached[1] < self.limits.revocation_poll_s:
+            return cached[0]
+        token = await self.store.principal_by_token(credential)
+        if token is None:
+            self._principals.pop(key, None)
+            return None
+        if len(self._principals) >= MAX_CACHED_TOKENS:
+            self._principals.clear()
+        self._principals[key] = (token, now)
+        return token
 
     async def token_test(self, request: Request) -> Response:
         """``POST /api/token/test``: the body lists tokens, comma-separated."""

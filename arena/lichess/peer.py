@@ -188,14 +188,19 @@ class LichessPeer:
 
     def _on_over(self, msg: GameOver) -> None:
         view = self.views.pop(msg.game_id, None)
-        if view is None:
+        if view is None:  # ended before it started: a stream reopened reads it stored
+            for stream in list(self.streams):
+                if stream.game_id == msg.game_id:
+                    stream.end()
             return
         view.finished = True
         view.winner = msg.winner
         view.reason = msg.reason
-        self._to_game(view.id, ndjson(game_state(view)))
         for stream in list(self.streams):
             if stream.game_id == view.id:
+                # one that waited for the start gets the whole (finished) game
+                stream.put(ndjson(game_full(view) if stream.waiting else game_state(view)))
+                stream.waiting = False
                 stream.end()  # lichess closes a game stream when the game ends
         self._to_events(ndjson({"type": "gameFinish", "game": event_game(view)}))
 
@@ -206,7 +211,7 @@ class LichessPeer:
 
     def _to_game(self, game_id: str, line: bytes) -> None:
         for stream in self.streams:
-            if stream.game_id == game_id:
+            if stream.game_id == game_id and not stream.waiting:  # gameFull comes first
                 stream.put(line)
 
     def to_events(self, line: bytes) -> None:
