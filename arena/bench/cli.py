@@ -449,6 +449,14 @@ def show_load(report: LoadReport) -> None:
                  f"{_ms(report.lichess_relay.p50_ms)} / {_ms(report.lichess_relay.p99_ms)}"),
                 ("lichess-API relay p99.9 / max",
                  f"{_ms(report.lichess_relay.p999_ms)} / {_ms(report.lichess_relay.max_ms)}"),
+                *(
+                    (f"  {label} p50 / p99", f"{_ms(part.p50_ms)} / {_ms(part.p99_ms)}")
+                    for label, part in (
+                        ("websocket move -> NDJSON gameState", report.lichess_relay_in),
+                        ("POSTed move -> websocket state", report.lichess_relay_out),
+                    )
+                    if part is not None
+                ),
             ]
         ),
         ("spectator latency p50 / p99",

@@ -131,7 +131,7 @@ class LichessLoadBot:
                     ply = len(state["moves"].split())
                     sent = self.pair.sent_at.get(ply - 1)
                     if sent is not None and sent[1] != self.me and self.rec.in_window(sent[0]):
-                        self.rec.lichess_relay_ms.append((now - sent[0]) * 1000.0)
+                        self.rec.lichess_in_ms.append((now - sent[0]) * 1000.0)
                     if state["status"] == "started" and ply % 2 == self.me:
                         await self._move(game_id, ply, now)
         except (httpx.HTTPError, asyncio.IncompleteReadError) as exc:

@@ -147,6 +147,9 @@ class LoadOptions:
             raise ValueError(f"--lichess must be 0..--games ({self.games}), got {self.lichess}")
 
 
+_SUMMARIES = ("relay", "ack", "spectator", "lichess_relay", "lichess_relay_in", "lichess_relay_out")
+
+
 @dataclass
 class LoadReport:
     """What one run measured."""
@@ -201,11 +204,15 @@ class LoadReport:
     """Games between a websocket bot and a lichess-API bot (``relay`` excludes them)."""
     lichess_relay: LatencySummary | None = None
     """Relay latency of those games, both ways (``None`` without any)."""
+    lichess_relay_in: LatencySummary | None = None
+    """Of which: websocket move -> the lichess bot's NDJSON ``gameState``."""
+    lichess_relay_out: LatencySummary | None = None
+    """And: the lichess bot's POSTed move -> its websocket partner's ``state``."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON object."""
         data = asdict(self)
-        for name in ("relay", "ack", "spectator", "lichess_relay"):
+        for name in _SUMMARIES:
             summary = getattr(self, name)
             data[name] = None if summary is None else summary.to_json()
         return data
@@ -410,25 +417,23 @@ async def run_load_bench(
         http_bots: list[httpx.AsyncClient] = []
         lichess_bots: list[LichessLoadBot] = []
         if lichess:
-            unbounded = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-            for server in servers:
-                http_bots.append(
-                    httpx.AsyncClient(
-                        base_url=f"http://127.0.0.1:{server.port}", limits=unbounded, timeout=60
-                    )
-                )
+            # One client (connection pool) per bot, as separate lichess bots would be:
+            # a pool shared by hundreds of long-lived streams slows every request it makes.
+            for pair in lichess:
+                port = servers[(pair.index + (1 if options.split else 0)) % len(servers)].port
+                http_bots.append(httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60))
             lichess_bots = [
                 LichessLoadBot(
                     pair,
                     accounts[2 * pair.index + 1][1],
-                    http_bots[(pair.index + (1 if options.split else 0)) % len(servers)],
+                    http,
                     rec,
                     interval_s=interval,
                     time_control=options.time_control,
                     max_plies=options.max_plies,
                     rng=rng,
                 )
-                for pair in lichess
+                for pair, http in zip(lichess, http_bots, strict=True)
             ]
         spectators = [
             Spectator(pairs[i % len(pairs)], url_of(i % len(pairs)), rec)
@@ -536,5 +541,7 @@ async def run_load_bench(
             setup_s=setup_s,
             server_errors=server_errors[:20],
             lichess_pairs=len(lichess),
-            lichess_relay=summarize(rec.lichess_relay_ms) if lichess else None,
+            lichess_relay=summarize(rec.lichess_in_ms + rec.lichess_out_ms) if lichess else None,
+            lichess_relay_in=summarize(rec.lichess_in_ms) if lichess else None,
+            lichess_relay_out=summarize(rec.lichess_out_ms) if lichess else None,
         )

@@ -62,9 +62,11 @@ class Recorder:
     """Moves sent and not yet acknowledged."""
     relay_ms: list[float] = field(default_factory=list)
     """Move sent by one bot -> ``state`` received by its opponent, for moves sent in the window."""
-    lichess_relay_ms: list[float] = field(default_factory=list)
-    """The same for the pairs of a websocket bot and a lichess-API bot, both ways
-    (:mod:`arena.bench.lichessbots`)."""
+    lichess_in_ms: list[float] = field(default_factory=list)
+    """In the pairs of a websocket bot and a lichess-API bot (:mod:`arena.bench.lichessbots`):
+    websocket move sent -> ``gameState`` read from the lichess bot's game stream."""
+    lichess_out_ms: list[float] = field(default_factory=list)
+    """The other way: lichess bot's move POSTed -> ``state`` read by its websocket partner."""
     ack_ms: list[float] = field(default_factory=list)
     """Move sent -> ``move_ack`` received by the mover, for moves sent in the window."""
     spectator_ms: list[float] = field(default_factory=list)
@@ -159,7 +161,7 @@ class LoadBot:
         self.me = me
         self.seeks = seeks
         """Whether it seeks its partner (not when the partner, a lichess-API bot, challenges it)."""
-        self.relay_ms = recorder.relay_ms if seeks else recorder.lichess_relay_ms
+        self.relay_ms = recorder.relay_ms if seeks else recorder.lichess_out_ms
         self.token = token
         self.url = url
         self.rec = recorder
