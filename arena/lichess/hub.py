@@ -83,9 +83,19 @@ class LichessHub:
         peer = self.peers.get(bot.id)
         return None if peer is None else peer.views.get(game_id)
 
+    def _acting(self, bot: BotRow) -> LichessPeer:
+        """The bot's peer if it has streams open, else one just for a request."""
+        peer = self.peers.get(bot.id)
+        return peer if peer is not None and not peer.closed else LichessPeer(bot, self._forget)
+
+    def streaming(self, bot_id: int) -> LichessPeer | None:
+        """The bot's peer if it has a stream open (it can be told of a challenge)."""
+        peer = self.peers.get(bot_id)
+        return peer if peer is not None and peer.streams and not peer.closed else None
+
     async def act(self, bot: BotRow, msg: Move | Resign | Predict) -> Captured:
         """Hand a bot's request to the host; the error it answered with, if any."""
-        peer = self.peer_of(bot)
+        peer = self._acting(bot)
         with peer.capture(msg.game_id, msg.type) as captured:
             await self.host.handle(peer, msg)
         return captured
@@ -94,7 +104,7 @@ class LichessHub:
         """Abort a game of the bot before both sides have moved."""
         captured = Captured()
         try:
-            await self.host.abort(self.peer_of(bot), game_id)
+            await self.host.abort(self._acting(bot), game_id)
         except MatchError as exc:
             captured.code, captured.message = int(exc.code), exc.message
         return captured
@@ -113,8 +123,8 @@ class LichessHub:
     # ------------------------------------------------------------------ challenges
 
     def _to_events(self, bot_id: int, event: dict[str, Any]) -> None:
-        peer = self.peers.get(bot_id)
-        if peer is not None and not peer.closed:
+        peer = self.streaming(bot_id)
+        if peer is not None:
             peer.to_events(ndjson(event))
 
     def pending_for(self, bot: BotRow) -> list[bytes]:
@@ -130,7 +140,7 @@ class LichessHub:
         stream; a bot connected over the websocket protocol (which has no challenges)
         plays at once; an offline bot cannot be challenged (:class:`ChallengeError`)."""
         dest = challenge.dest
-        if dest.id in self.peers:
+        if self.streaming(dest.id) is not None:
             self.challenges[challenge.id] = challenge
             event = {"type": "challenge", "challenge": challenge_json(challenge)}
             self._to_events(dest.id, event)
