@@ -135,6 +135,10 @@ class LichessApi:
                 "/api/bot/game/{game_id}/claim-victory", bot(self.claim_victory), methods=["POST"]
             ),
             Route("/api/bot/game/{game_id}/predict", bot(self.predict), methods=["POST"]),
+            Route(
+                "/api/bot/game/{game_id}/takeback/{answer}", bot(self.unsupported), methods=["POST"]
+            ),
+            Route("/api/bot/game/{game_id}/draw/{answer}", bot(self.unsupported), methods=["POST"]),
             Route("/api/challenge/{username}", bot(self.create_challenge), methods=["POST"]),
             Route("/api/challenge/{challenge_id}/accept", bot(self.accept), methods=["POST"]),
             Route("/api/challenge/{challenge_id}/decline", bot(self.decline), methods=["POST"]),
@@ -316,6 +320,10 @@ class LichessApi:
     async def claim_victory(self, request: Request, token: TokenRow) -> Response:
         # The arena ends a game whose player stays away past its grace period itself.
         return _error(400, "The arena adjudicates abandoned games itself; nothing to claim")
+
+    async def unsupported(self, request: Request, token: TokenRow) -> Response:
+        # Takebacks and draw offers are not part of an arena game.
+        return _error(400, "Takebacks and draw offers are not played in the arena")
 
     async def chat(self, request: Request, token: TokenRow) -> Response:
         game_id = request.path_params["game_id"]

@@ -149,6 +149,9 @@ async def test_bad_input_gets_lichess_answers(server: RunningServer) -> None:
                     "claim": status_of(api_a.bots.claim_victory, game_id)
                     if hasattr(api_a.bots, "claim_victory")
                     else (400, {"error": "n/a"}),
+                    "takeback": status_of(
+                        lambda: api_a._r.post(f"/api/bot/game/{game_id}/takeback/yes")
+                    ),
                     "bad_token": status_of(
                         berserk_bot.client(server.url, "not-a-token").account.get
                     ),
@@ -160,7 +163,7 @@ async def test_bad_input_gets_lichess_answers(server: RunningServer) -> None:
             assert got["out_of_turn"][0] == 400 and "turn" in got["out_of_turn"][1]["error"]
             assert got["unknown"][0] == 404 and got["unknown"][1]["error"]
             assert got["not_mine"][0] == 404 and got["not_mine_stream"][0] == 404
-            assert got["claim"][0] == 400
+            assert got["claim"][0] == 400 and got["takeback"][0] == 400
             assert got["bad_token"] == (401, {"error": "No such token"})
             await server.store.revoke_bot_tokens(c.id)
             revoked_at = time.monotonic()
