@@ -413,3 +413,27 @@ async def test_opponent_gone_and_back(server: RunningServer) -> None:
     )
     assert gone == {"type": "opponentGone", "gone": True, "claimWinInSeconds": -(-grace // 1000)}
     assert back == {"type": "opponentGone", "gone": False}
+
+
+async def test_a_bot_that_never_opens_the_game_stream_loses_on_time(
+    server: RunningServer,
+) -> None:
+    """A lichess bot told of a game (gameStart) that never plays it loses by its clock:
+    the game ends with a recorded reason, and gameFinish says outoftime."""
+    (a, ta), (b, tb) = await new_bot(server, "sleepy"), await new_bot(server, "ws")
+    config = MatchConfig(time_control=TimeControl.parse("1+0"))
+    game_id = await server.host.create_game("chess", (a, b), config)
+    runner = asyncio.create_task(sdk_bot(server, tb).run())
+    api = berserk_bot.client(server.url, ta)
+    async with asyncio.timeout(TIMEOUT_S):
+        events = berserk_bot.event_stream(api)
+        start = await asyncio.to_thread(next, events)
+        finish = await asyncio.to_thread(next, events)
+        events.close()
+        await runner
+    assert start["type"] == "gameStart" and finish["type"] == "gameFinish"
+    check_event(finish)
+    assert finish["game"]["status"]["name"] == "outoftime"
+    assert finish["game"]["winner"] == "black"
+    row = await server.store.get_game(game_id)
+    assert row is not None and (row.result, row.reason) == ("0-1", "timeout")

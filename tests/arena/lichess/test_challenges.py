@@ -142,3 +142,28 @@ async def test_challenge_to_a_websocket_bot_starts_a_game(server: RunningServer)
     assert seen.last_state["moves"].split() == [
         m.move for m in await server.store.get_moves(game_id)
     ]
+
+
+async def test_open_challenge_is_replayed_on_a_new_event_stream(server: RunningServer) -> None:
+    """A challenge made while the opponent's event stream was closed for a moment is sent
+    again when it opens one (as lichess does), and can then be accepted."""
+    (a, ta), (b, tb) = await new_bot(server, "asker"), await new_bot(server, "busy")
+    api_a, api_b = berserk_bot.client(server.url, ta), berserk_bot.client(server.url, tb)
+    async with asyncio.timeout(TIMEOUT_S):
+        events_b = berserk_bot.event_stream(api_b)  # kept: a dropped generator hangs up
+        first_b = await open_events(server, events_b, b.id)
+        made: dict[str, Any] = await asyncio.to_thread(
+            lambda: api_a.challenges.create("busy", rated=False, clock_limit=60)
+        )
+        assert (await first_b)["type"] == "challenge"
+        # a second event stream of the same bot starts with the open challenge
+        events_b2 = berserk_bot.event_stream(api_b)
+        again = await next_event(events_b2)
+        assert again["type"] == "challenge" and again["challenge"]["id"] == made["id"]
+        events_a = berserk_bot.event_stream(api_a)
+        first_a = await open_events(server, events_a, a.id)
+        await asyncio.to_thread(api_b.bots.accept_challenge, made["id"])
+        start = await first_a
+        assert start["type"] == "gameStart" and start["game"]["opponent"]["username"] == "busy"
+        for events in (events_a, events_b, events_b2):
+            events.close()
