@@ -329,6 +329,9 @@ class Host:
         """Set by :meth:`close`: no timer is armed any more (the server is stopping)."""
         self.cluster: ClusterHooks | None = None
         """Set by :mod:`arena.cluster` when this process shares its database with others."""
+        self.on_presence: Callable[[HostedGame, int, bool], None] | None = None
+        """Told ``(game, seat, away)`` when a seat of a game under way leaves or comes
+        back (the lichess API's ``opponentGone``, :mod:`arena.lichess`)."""
 
     # ------------------------------------------------------------------ creating games
 
@@ -490,8 +493,7 @@ class Host:
             for hosted in mine:
                 seat = hosted.seat_of(bot.id)
                 assert seat is not None
-                hosted.away_since.pop(seat, None)
-                self._arm_grace(hosted)
+                self._back(hosted, seat)
                 if hosted.id not in self.games or not hosted.under_way:
                     continue  # not started yet, or ended while we waited for its lock
                 frames, mode = self._catch_up(hosted, seat, resume.get(hosted.id))
@@ -571,6 +573,8 @@ class Host:
             if seat is not None and hosted.under_way and seat not in hosted.away_since:
                 hosted.away_since[seat] = now
                 self._arm_grace(hosted)
+                if self.on_presence is not None:
+                    self.on_presence(hosted, seat, True)
 
     async def presence_changed(self, bot_id: int) -> None:
         """The cluster saw the bot connect to or leave another process: its games here
@@ -582,9 +586,15 @@ class Host:
             seat = hosted.seat_of(bot_id)
             if seat is None:
                 continue
-            hosted.away_since.pop(seat, None)
-            self._arm_grace(hosted)
+            self._back(hosted, seat)
             await self._maybe_start(hosted)
+
+    def _back(self, hosted: HostedGame, seat: int) -> None:
+        """The seat's bot is connected again: its grace period stops."""
+        was_away = hosted.away_since.pop(seat, None) is not None
+        self._arm_grace(hosted)
+        if was_away and self.on_presence is not None:
+            self.on_presence(hosted, seat, False)
 
     def seek_taken(self, bot_id: int) -> None:
         """Another process matched this bot's seek (the cluster says so)."""
@@ -932,6 +942,24 @@ class Host:
             builtin = peer.bot is not None and peer.bot.kind == "builtin"
             match = hosted.match.resign(seat, self._now(), msg.reason, rated=not builtin)
             await self._commit(hosted, Transition(match=match), received_at=now_ms(), meta=None)
+
+    async def abort(self, peer: Peer, game_id: str) -> None:
+        """A player aborts its game before both seats have moved (the lichess API's
+        ``abort``): it ends without a result (``*``, ``aborted``). Raises
+        :class:`MatchError` when the game is not the bot's, is over, or is too far on."""
+        hosted, _ = await self._seat(peer, game_id)
+        async with hosted.lock:
+            match = hosted.match
+            if match.finished:
+                raise MatchError(ErrorCode.GAME_FINISHED, f"game {game_id!r} is over")
+            if match.ply >= 2:
+                raise MatchError(
+                    ErrorCode.WRONG_PLY,
+                    f"a game can be aborted before each side has moved; {match.ply} moves "
+                    "were played: resign instead",
+                )
+            aborted = Transition(match=match.abort("aborted"))
+            await self._commit(hosted, aborted, received_at=now_ms(), meta=None)
 
     async def _on_seek(self, peer: Peer, msg: Seek) -> None:
         assert peer.bot is not None

@@ -21,6 +21,7 @@ from arena.access import install_token_redaction
 from arena.boards import Boards
 from arena.host import Host
 from arena.httpprotocol import head_timeout_protocol
+from arena.lichess import LichessApi
 from arena.limits import Limits
 from arena.server import create_app
 from arena.specpolicy import SpecPolicy
@@ -146,6 +147,8 @@ async def running_server(
         from web.routes import routes as web_routes
 
         boards = Boards(store)
+        lichess = LichessApi(store, host, limits)
+
         app = create_app(
             store,
             host,
@@ -154,6 +157,7 @@ async def running_server(
             boards=boards,
             allowed_origins=allowed_origins,
             tournaments=service,
+            lichess=lichess,
         )
         async with serve_asgi(
             app,
@@ -185,6 +189,7 @@ async def running_server(
                     await warm
                 if service is not None:
                     await service.close()
+                lichess.shutdown()  # its HTTP streams would hold uvicorn's shutdown
                 stop.set()  # not cancelled: a query cut off mid-way would strand its connection
                 await poller
                 if cluster is not None:  # first: no game is taken over while stopping

@@ -37,6 +37,7 @@ from arena.boards import Boards
 from arena.errors import ErrorCode, ProtocolError
 from arena.headers import PageRate, SecurityHeaders
 from arena.host import Host, error_message
+from arena.lichess import LichessApi
 from arena.limits import AddressCounts, Limits, TokenBucket, address_key
 from arena.protocol import (
     MAX_SEQ,
@@ -607,12 +608,15 @@ def create_app(
     allowed_origins: Collection[str] = (),
     tournaments: TournamentHost | None = None,
     boards: Boards | None = None,
+    lichess: LichessApi | None = None,
 ) -> Starlette:
     """The arena's ASGI app over an open store and its host.
 
     ``allowed_origins`` lists browser origins (``scheme://host[:port]``, or
     ``*``) allowed to open websockets besides the server's own;
-    ``tournaments`` runs the tournaments created over the admin API.
+    ``tournaments`` runs the tournaments created over the admin API;
+    ``lichess`` serves the lichess Bot API (:mod:`arena.lichess`; one is made if
+    not given: whoever runs the app ends its streams with ``shutdown()``).
     """
     limits = limits or Limits()
     endpoints = _Endpoints(store, host, limits, allowed_origins, boards or Boards(store))
@@ -628,6 +632,7 @@ def create_app(
         Route("/api/tournaments", endpoints.tournaments, methods=["GET"]),
         Route("/api/tournaments/{tournament_id}", endpoints.tournament),
         *AdminApi(store, host, limits, tournaments).routes(),
+        *(lichess or LichessApi(store, host, limits)).routes(),
         *(extra_routes or []),
     ]
 

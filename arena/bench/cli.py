@@ -368,6 +368,13 @@ def _yes(flag: bool) -> str:
     show_default=True,
     help="Clients reloading /, /api/leaderboard and a player page during the window.",
 )
+@click.option(
+    "--lichess",
+    default=0,
+    show_default=True,
+    help="Of the games, how many have a bot playing over the lichess Bot API (HTTP/NDJSON) "
+    "against a websocket bot; their relay latency is reported apart.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def load(
     games: int,
@@ -383,6 +390,7 @@ def load(
     db: str | None,
     stored_games: int,
     page_readers: int,
+    lichess: int,
     as_json: bool,
 ) -> None:
     """Play many games at once between lightweight websocket bots (plus spectators)
@@ -403,6 +411,7 @@ def load(
         split=split,
         stored_games=stored_games,
         page_readers=page_readers,
+        lichess=lichess,
     )
     try:
         options.check()
@@ -452,6 +461,24 @@ def show_load(report: LoadReport) -> None:
         ("relay latency p99.9", _ms(report.relay.p999_ms)),
         ("relay latency max", _ms(report.relay.max_ms)),
         ("move_ack latency p50 / p99", f"{_ms(report.ack.p50_ms)} / {_ms(report.ack.p99_ms)}"),
+        *(
+            []
+            if report.lichess_relay is None
+            else [
+                (f"lichess-API games ({report.lichess_pairs}): relay p50 / p99",
+                 f"{_ms(report.lichess_relay.p50_ms)} / {_ms(report.lichess_relay.p99_ms)}"),
+                ("lichess-API relay p99.9 / max",
+                 f"{_ms(report.lichess_relay.p999_ms)} / {_ms(report.lichess_relay.max_ms)}"),
+                *(
+                    (f"  {label} p50 / p99", f"{_ms(part.p50_ms)} / {_ms(part.p99_ms)}")
+                    for label, part in (
+                        ("websocket move -> NDJSON gameState", report.lichess_relay_in),
+                        ("POSTed move -> websocket state", report.lichess_relay_out),
+                    )
+                    if part is not None
+                ),
+            ]
+        ),
         ("spectator latency p50 / p99",
          f"{_ms(report.spectator.p50_ms)} / {_ms(report.spectator.p99_ms)}"),
         ("page readers / stored games", f"{report.page_readers} / {report.stored_games}"),

@@ -18,6 +18,8 @@ waits for every move in flight to be acknowledged, and reports:
   window, counted in the database, over the window's length;
 - relay latency (move sent by one bot to ``state`` received by its opponent),
   p50 / p99 / p99.9, and the mover's ``move_ack`` and spectators' latencies;
+  with ``lichess`` pairs (a websocket bot and a lichess-API bot,
+  :mod:`arena.bench.lichessbots`), their relay latency apart, both ways;
 - errors: ``error`` frames, connections closed by the server, games that
   ended any other way than at ``max_plies``, ERROR lines in the server log;
 - the servers' peak resident memory (``VmHWM``) and CPU use, the generator's
@@ -53,6 +55,7 @@ import httpx
 from sqlalchemy import func, insert, select
 
 from arena.bench.crash import ServerProcess, free_port
+from arena.bench.lichessbots import LichessLoadBot
 from arena.bench.loadbots import LoadBot, Pair, Recorder, Spectator
 from arena.bench.pages import PageReaders, seed_finished_games
 from arena.bench.stats import LatencySummary, summarize
@@ -116,6 +119,9 @@ class LoadOptions:
     """Finished games stored before the server starts (:mod:`arena.bench.pages`)."""
     page_readers: int = 0
     """Clients reloading ``/``, ``/api/leaderboard`` and a player page during the window."""
+    lichess: int = 0
+    """Pairs (of ``games``) whose second bot plays over the lichess Bot API (HTTP and
+    NDJSON, :mod:`arena.bench.lichessbots`) instead of the websocket protocol."""
 
     @property
     def offered_rate(self) -> float:
@@ -144,6 +150,19 @@ class LoadOptions:
             raise ValueError("--split needs --servers 2 or more")
         if not 0 <= self.stored_games <= 100_000 or not 0 <= self.page_readers <= 64:
             raise ValueError("--stored-games must be 0..100000 and --page-readers 0..64")
+        if not 0 <= self.lichess <= self.games:
+            raise ValueError(f"--lichess must be 0..--games ({self.games}), got {self.lichess}")
+
+
+_SUMMARIES = (
+    "relay",
+    "ack",
+    "spectator",
+    "pages",
+    "lichess_relay",
+    "lichess_relay_in",
+    "lichess_relay_out",
+)
 
 
 @dataclass
@@ -203,12 +222,21 @@ class LoadReport:
     page_errors: list[str] = field(default_factory=list)
     pages_limited: int = 0
     """Page requests answered 429 (the server's per-address page rate)."""
+    lichess_pairs: int = 0
+    """Games between a websocket bot and a lichess-API bot (``relay`` excludes them)."""
+    lichess_relay: LatencySummary | None = None
+    """Relay latency of those games, both ways (``None`` without any)."""
+    lichess_relay_in: LatencySummary | None = None
+    """Of which: websocket move -> the lichess bot's NDJSON ``gameState``."""
+    lichess_relay_out: LatencySummary | None = None
+    """And: the lichess bot's POSTed move -> its websocket partner's ``state``."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON object."""
         data = asdict(self)
-        for name in ("relay", "ack", "spectator", "pages"):
-            data[name] = getattr(self, name).to_json()
+        for name in _SUMMARIES:
+            summary = getattr(self, name)
+            data[name] = None if summary is None else summary.to_json()
         return data
 
 
@@ -395,6 +423,7 @@ async def run_load_bench(
             server = servers[(pair + (me if options.split else 0)) % len(servers)]
             return f"ws://127.0.0.1:{server.port}"
 
+        lichess = pairs[: options.lichess]  # the second bot of these plays over HTTP
         bots = [
             LoadBot(
                 pair,
@@ -406,10 +435,33 @@ async def run_load_bench(
                 time_control=options.time_control,
                 max_plies=options.max_plies,
                 rng=rng,
+                seeks=pair not in lichess,
             )
             for pair in pairs
             for me in (0, 1)
+            if me == 0 or pair not in lichess
         ]
+        http_bots: list[httpx.AsyncClient] = []
+        lichess_bots: list[LichessLoadBot] = []
+        if lichess:
+            # One client (connection pool) per bot, as separate lichess bots would be:
+            # a pool shared by hundreds of long-lived streams slows every request it makes.
+            for pair in lichess:
+                port = servers[(pair.index + (1 if options.split else 0)) % len(servers)].port
+                http_bots.append(httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60))
+            lichess_bots = [
+                LichessLoadBot(
+                    pair,
+                    accounts[2 * pair.index + 1][1],
+                    http,
+                    rec,
+                    interval_s=interval,
+                    time_control=options.time_control,
+                    max_plies=options.max_plies,
+                    rng=rng,
+                )
+                for pair, http in zip(lichess, http_bots, strict=True)
+            ]
         spectators = [
             Spectator(pairs[i % len(pairs)], url_of(i % len(pairs)), rec)
             for i in range(options.spectators)
@@ -431,6 +483,7 @@ async def run_load_bench(
                 async with asyncio.timeout(options.setup_timeout_s):
                     await asyncio.gather(*(bot.connect(gate) for bot in bots))
                     tasks += [asyncio.create_task(bot.run()) for bot in bots]
+                    tasks += [asyncio.create_task(bot.run()) for bot in lichess_bots]
                     await rec.all_started.wait()
                     say(f"{rec.games_started} games started; {len(spectators)} spectators joining")
                     tasks += [asyncio.create_task(s.run(gate)) for s in spectators]
@@ -469,6 +522,8 @@ async def run_load_bench(
             finally:
                 for bot in bots:
                     await bot.close()
+                for lichess_bot in lichess_bots:
+                    await lichess_bot.close()
                 for spectator in spectators:
                     await spectator.close()
                 for task in tasks:
@@ -476,6 +531,8 @@ async def run_load_bench(
                 await wait_stopped(tasks)
                 for server in servers:
                     server.stop()
+                for client in http_bots:
+                    await client.aclose()
         server_errors = [line for server in servers for line in server.errors()]
         window = t1 - t0
         cpu_shares = [(b - a) / window for a, b in zip(cpu0, cpu1, strict=True)]
@@ -518,4 +575,8 @@ async def run_load_bench(
             pages=summarize(readers.latencies_ms),
             page_errors=readers.errors[:20],
             pages_limited=readers.limited,
+            lichess_pairs=len(lichess),
+            lichess_relay=summarize(rec.lichess_in_ms + rec.lichess_out_ms) if lichess else None,
+            lichess_relay_in=summarize(rec.lichess_in_ms) if lichess else None,
+            lichess_relay_out=summarize(rec.lichess_out_ms) if lichess else None,
         )

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-__all__ = ["LoadBot", "Pair", "Recorder", "Spectator"]
+__all__ = ["LoadBot", "Pair", "Recorder", "Spectator", "pace"]
 
 MAX_ERROR_TEXTS = 20
 """Error descriptions kept in full (all are counted)."""
@@ -62,6 +62,11 @@ class Recorder:
     """Moves sent and not yet acknowledged."""
     relay_ms: list[float] = field(default_factory=list)
     """Move sent by one bot -> ``state`` received by its opponent, for moves sent in the window."""
+    lichess_in_ms: list[float] = field(default_factory=list)
+    """In the pairs of a websocket bot and a lichess-API bot (:mod:`arena.bench.lichessbots`):
+    websocket move sent -> ``gameState`` read from the lichess bot's game stream."""
+    lichess_out_ms: list[float] = field(default_factory=list)
+    """The other way: lichess bot's move POSTed -> ``state`` read by its websocket partner."""
     ack_ms: list[float] = field(default_factory=list)
     """Move sent -> ``move_ack`` received by the mover, for moves sent in the window."""
     spectator_ms: list[float] = field(default_factory=list)
@@ -160,9 +165,13 @@ class LoadBot:
         time_control: str,
         max_plies: int,
         rng: random.Random,
+        seeks: bool = True,
     ) -> None:
         self.pair = pair
         self.me = me
+        self.seeks = seeks
+        """Whether it seeks its partner (not when the partner, a lichess-API bot, challenges it)."""
+        self.relay_ms = recorder.relay_ms if seeks else recorder.lichess_out_ms
         self.token = token
         self.url = url
         self.rec = recorder
@@ -195,7 +204,8 @@ class LoadBot:
         """Seek the partner, then play until the connection is closed."""
         ws = self.ws
         assert ws is not None
-        await self._seek(ws)
+        if self.seeks:
+            await self._seek(ws)
         try:
             async for text in ws:
                 await self._on_frame(ws, text, time.perf_counter())
@@ -233,7 +243,7 @@ class LoadBot:
                 return
             sent = pair.sent_at.get(msg["ply"] - 1)
             if sent is not None and sent[1] != self.me and rec.in_window(sent[0]):
-                rec.relay_ms.append((now - sent[0]) * 1000.0)
+                self.relay_ms.append((now - sent[0]) * 1000.0)
             if msg["to_move"] == self.seat:
                 await self._move(ws, msg["ply"], now)
         elif kind == "move_ack":
@@ -253,7 +263,7 @@ class LoadBot:
                 rec.games_finished += 1
                 if msg["reason"] != "max_plies":
                     rec.error(f"game {msg['game_id']} ended early: {msg['reason']} {msg['result']}")
-            if not rec.stopping:
+            if not rec.stopping and self.seeks:
                 await self._seek(ws)
         elif kind == "error":
             rec.error(f"bot {pair.names[self.me]}: error {msg.get('code')}: {msg.get('message')}")
@@ -263,12 +273,7 @@ class LoadBot:
         if self.rec.stopping or ply >= len(pair.line):
             return
         if self.interval_s > 0:
-            if ply == 0:
-                due = now + self.rng.uniform(0.0, self.interval_s)
-            else:
-                due = max(now, pair.last_sent + self.interval_s * self.rng.uniform(0.5, 1.5))
-            if due > now:
-                await asyncio.sleep(due - now)
+            await pace(pair, ply, now, self.interval_s, self.rng)
             if self.rec.stopping:
                 return
         game_id = pair.game_id
@@ -279,6 +284,19 @@ class LoadBot:
         self.rec.outstanding += 1
         frame = {"type": "move", "game_id": game_id, "ply": ply, "move": pair.line[ply]}
         await ws.send(json.dumps(frame))
+
+
+async def pace(pair: Pair, ply: int, now: float, interval_s: float, rng: random.Random) -> None:
+    """Wait until the game's next move is due (see the module docstring; at once with no
+    interval)."""
+    if interval_s <= 0:
+        return
+    if ply == 0:
+        due = now + rng.uniform(0.0, interval_s)
+    else:
+        due = max(now, pair.last_sent + interval_s * rng.uniform(0.5, 1.5))
+    if due > now:
+        await asyncio.sleep(due - now)
 
 
 class Spectator:

@@ -116,3 +116,24 @@ async def test_a_used_database_or_sqlite_for_two_servers_is_refused(
     await run_load_bench(quick, db=pg_url)
     with pytest.raises(ValueError, match="already holds 4 bots"):
         await run_load_bench(quick, db=pg_url)
+
+
+async def test_lichess_api_bots_under_load(tmp_path: Path) -> None:
+    """Half the games have a lichess-API bot (challenging its websocket partner, playing
+    over HTTP and NDJSON): zero errors, every acknowledged move stored, games replayed
+    after max_plies, and the lichess games' relay latency reported apart."""
+    db = tmp_path / "load.db"
+    options = LoadOptions(
+        games=8, spectators=2, rate=0, duration_s=2.0, warmup_s=0.5, max_plies=20, lichess=4
+    )
+    report = await run_load_bench(options, db=str(db))
+    assert report.errors == 0, report.error_texts + report.server_errors
+    assert report.moves_unacked == 0
+    total, _ = _stored(db, report.window_wall_ms)
+    assert report.moves_acked == report.moves_sent == report.moves_stored == total
+    assert report.games_finished > 8  # every pair, lichess ones too, played on
+    assert report.lichess_pairs == 4 and report.lichess_relay is not None
+    assert report.lichess_relay.samples > 0 and report.relay.samples > 0
+    assert report.to_json()["lichess_relay"]["p99_ms"] is not None
+    with pytest.raises(ValueError, match="--lichess"):
+        LoadOptions(games=2, lichess=3).check()
