@@ -11,7 +11,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -71,10 +71,20 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def serve_asgi(app: Any, host_name: str, port: int, **options: Any) -> AsyncIterator[int]:
+async def serve_asgi(
+    app: Any,
+    host_name: str,
+    port: int,
+    on_exit: Callable[[], None] | None = None,
+    **options: Any,
+) -> AsyncIterator[int]:
     """Serve an ASGI app on uvicorn in this event loop; yields the bound port.
 
-    ``port=0`` picks a free port. Extra ``options`` go to :class:`uvicorn.Config`.
+    ``port=0`` picks a free port. ``on_exit`` is called as soon as the server
+    begins to stop, whoever stops it (uvicorn's own SIGINT/SIGTERM handlers
+    included), before it waits for open connections: long HTTP streams end
+    there, or they would hold the stop until its timeout. Extra ``options`` go
+    to :class:`uvicorn.Config`.
     """
     options.setdefault("log_level", "warning")
     config = uvicorn.Config(app, host=host_name, port=port, lifespan="off", **options)
@@ -85,12 +95,24 @@ async def serve_asgi(app: Any, host_name: str, port: int, **options: Any) -> Asy
             task.result()  # re-raise why it could not start (e.g. port in use)
             raise RuntimeError("server stopped before it started")
         await asyncio.sleep(0.01)
+    watcher = asyncio.create_task(_when_exiting(server, task, on_exit))
     try:
         yield int(server.servers[0].sockets[0].getsockname()[1])
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
+            await watcher
             await task
+
+
+async def _when_exiting(
+    server: uvicorn.Server, task: asyncio.Task[None], on_exit: Callable[[], None] | None
+) -> None:
+    """Call ``on_exit`` once uvicorn is told to stop (it has no event for that)."""
+    while not server.should_exit and not task.done():  # noqa: ASYNC110 - no event to wait on
+        await asyncio.sleep(0.05)
+    if on_exit is not None:
+        on_exit()
 
 
 @contextlib.asynccontextmanager
@@ -174,6 +196,7 @@ async def running_server(
             timeout_keep_alive=limits.http_idle_timeout_s,
             timeout_graceful_shutdown=limits.shutdown_timeout_s,
             log_level=log_level,
+            on_exit=lichess.shutdown,  # its HTTP streams would hold uvicorn's stop
         ) as bound:
             server = RunningServer(host_name, bound, store, host, service, cluster, boards)
             warm = asyncio.create_task(_warm(boards))

@@ -51,7 +51,7 @@ async def test_direct_send_writes_in_order_and_refuses_when_paused() -> None:
         written.append(direct(text_frame("after close")))
         closed.set()
 
-    options = {"ws": ReadAheadProtocol, "ws_per_message_deflate": False}
+    options: dict[str, Any] = {"ws": ReadAheadProtocol, "ws_per_message_deflate": False}
     async with serve_asgi(app, "127.0.0.1", 0, **options) as port:
         async with websockets.connect(f"ws://127.0.0.1:{port}/") as ws:
             received = [await asyncio.wait_for(ws.recv(), 5) for _ in range(4)]
