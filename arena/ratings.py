@@ -29,6 +29,9 @@ gradient. It uses TNC (truncated Newton, plain C) rather than L-BFGS-B: since
 scipy 1.15 L-BFGS-B calls BLAS/LAPACK, and with OpenBLAS's default threads on
 a busy machine (engines and bots share it) the 200-resample bootstrap took
 0.6-11 s instead of about 0.2 s (scipy issue #22438); TNC stays near 0.3 s.
+scipy.optimize is imported with this module, before a server serves: imported
+at the first fit, in a worker thread, its second of work held the GIL while the
+event loop relayed moves (the crash test's bots played a quarter fewer moves).
 Why not ``choix``: it fits Bradley-Terry from (winner, loser) pairs, with no
 draw outcome and no first-move term, so draws and the first-move advantage
 could not be estimated in the same fit as the strengths.
@@ -43,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.optimize import minimize  # at import, not when fitting: see below
 
 __all__ = ["ELO_PER_NAT", "PRIOR_SD_ELO", "GameResult", "Rating", "RatingTable", "rate"]
 
@@ -283,10 +287,6 @@ def _fit(
     bounds = [(None, None)] * (n + 1) + [_LOG_NU_BOUNDS]
     x0 = start.copy()
     x0[n + 1] = min(max(x0[n + 1], _LOG_NU_BOUNDS[0]), _LOG_NU_BOUNDS[1])
-    # Imported here: scipy.optimize takes most of a second to import, which every
-    # process that serves pages or runs a tournament would otherwise pay at start.
-    from scipy.optimize import minimize
-
     result = minimize(
         _objective,
         x0,
