@@ -83,9 +83,9 @@ class PlayerKind:
     name: str
     description: str
     options_type: type[Any]
-    actor: Callable[[Any, int], Any]
-    """Build the actor from its options and the number of extra parallel calls
-    (branches, and other games played at once)."""
+    actor: Callable[[Any, int, int], Any]
+    """Build the actor from its options, the number of extra parallel calls
+    (branches, and other games played at once), and the games played at once."""
     default_speculation: tuple[tuple[str, str], ...] = ()
     """Speculation options this kind uses unless the spec says otherwise."""
     games_at_once: int | None = None
@@ -100,19 +100,19 @@ PLAYER_KINDS: dict[str, PlayerKind] = {
             "random",
             "uniformly random legal moves (any game)",
             RandomOptions,
-            lambda options, _slots: RandomActor(options),
+            lambda options, _slots, _games: RandomActor(options),
         ),
         PlayerKind(
             "stockfish",
             "the Stockfish chess engine over UCI",
             EngineOptions,
-            lambda options, slots: EngineActor(options, pool_size=1 + slots),
+            lambda options, slots, games: EngineActor(options, pool_size=1 + slots, games=games),
         ),
         PlayerKind(
             "local-llm",
             "Gemma 3 270M on its own local llama.cpp server (no key, no network)",
             LocalLLMOptions,
-            lambda options, _slots: LocalLLMActor(options),
+            lambda options, _slots, _games: LocalLLMActor(options),
             default_speculation=(("spec", "llm"), ("k", "1")),
             games_at_once=1,  # one llama.cpp server with one slot
         ),
@@ -120,7 +120,7 @@ PLAYER_KINDS: dict[str, PlayerKind] = {
             "llm",
             "an LLM over any OpenAI-compatible endpoint (model=..., base_url=...)",
             LLMOptions,
-            lambda options, _slots: LLMActor(options),
+            lambda options, _slots, _games: LLMActor(options),
         ),
     )
 }
@@ -141,7 +141,7 @@ class PlayerSpec:
         ``parallel_games``: games it may play at once (sizes its engine pool)."""
         spec = self.speculation
         slots = (1 + spec.branch_slots) * max(1, parallel_games) - 1
-        actor = self.kind.actor(self.options, slots)
+        actor = self.kind.actor(self.options, slots, max(1, parallel_games))
         shared: list[Any] = []
         factory: Callable[[GameView], Speculator | None] | None = None
         if spec.spec != "none":

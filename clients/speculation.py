@@ -192,6 +192,8 @@ class Actor(Protocol):
     remote capacity that does not slow down with parallel calls. Branches on
     the same resource compete with actor calls: the adaptive policy watches it."""
 
+    # Optional: ``spare_capacity()`` returns ``None`` when there is spare capacity for
+    # speculative work, else a reason (the adaptive policy then opens no window).
     # Optional: ``idle_branches = True`` says that the actor runs speculative calls
     # (``meter.speculative``) at idle priority on workers of their own and
     # promotes them on a hit (``meter.on_promote``), so a miss need not wait for
@@ -681,6 +683,12 @@ class Speculation:
             if not allowed:
                 if real:
                     self._note_backoff(position.moves, self.payoff.reason)
+                return
+            spare = getattr(self.actor, "spare_capacity", None)
+            busy = spare() if callable(spare) else None
+            if busy is not None:  # an actor on local CPU with no core to spare
+                if real:
+                    self._note_backoff(position.moves, busy)
                 return
         if self._watched() and not self.contention.allow_branches():
             # Not even the speculator call: on a shared one-slot server it would

@@ -32,7 +32,7 @@ import chess
 import chess.engine
 
 from arena.clock import TimeControl
-from clients.actors.priority import Priority, can_promote, cpu_ms, set_priority
+from clients.actors.priority import SPARE_CPU, Priority, can_promote, cpu_ms, set_priority
 from clients.speculation import Action, ActorFailure, Meter, Position
 
 __all__ = [
@@ -104,6 +104,11 @@ class EngineOptions:
             config["Skill Level"] = self.skill
         return config
 
+
+MIN_SPARE_CORES = 0.75
+"""Spare CPU below which an engine player does not speculate: most of a core for a
+branch and the speculator. (At 0.5, an engine match with as many games at once as
+cores still opened a window on one move in six, and lost 7-8% to them.)"""
 
 STOP_RESEND_S = 0.02
 """How often ``stop`` is sent again while a cancelled search has not ended."""
@@ -355,11 +360,12 @@ class EnginePool:
         self._discarded.append(worker)
         self._returned.set()  # a place in the pool is free: a waiter may start an engine
 
-    async def start(self) -> None:
-        """Start every engine of the pool now (in parallel), so that no search, a real
-        one above all, waits for a process to start during a game (100-300 ms on a
-        busy machine)."""
-        missing = self.size - len(self._workers)
+    async def start(self, count: int | None = None) -> None:
+        """Start ``count`` engines of the pool now (default: all, in parallel), so
+        that a search does not wait for a process to start during a game (100-300 ms
+        on a busy machine)."""
+        wanted = self.size if count is None else min(self.size, count)
+        missing = wanted - len(self._workers)
         started = await asyncio.gather(
             *(self._start(Priority.NORMAL) for _ in range(missing)), return_exceptions=True
         )
@@ -425,7 +431,11 @@ class EngineActor:
 
     resource: str | None = "cpu"
 
-    def __init__(self, options: EngineOptions | None = None, pool_size: int = 1) -> None:
+    def __init__(
+        self, options: EngineOptions | None = None, pool_size: int = 1, games: int = 1
+    ) -> None:
+        self.games = games
+        """Games it plays at once (one engine each for the real searches)."""
         self.idle_branches = can_promote()
         """Branches search at idle priority on engines of their own (promoted on a
         hit), so a miss need not wait for them to stop before the real search
@@ -446,6 +456,17 @@ class EngineActor:
         self.pool = EnginePool(self.path, pool_size, self.options.uci_config(), optional)
         self.clock: tuple[tuple[int | None, int | None], str] = ((None, None), "none")
         """The arena clocks and time control, used when no fixed limit is set."""
+
+    def spare_capacity(self) -> str | None:
+        """``None`` when the machine has a core to spare for a branch; else why not.
+
+        Branches and the speculator's searches need a core no real search wants
+        (they run at idle priority); where every core is busy with real work, the
+        work around them costs the real games time for nothing."""
+        spare = SPARE_CPU.cores()
+        if spare is None or spare >= MIN_SPARE_CORES:
+            return None
+        return f"no spare CPU: {spare:.2f} cores idle over the last moments"
 
     def set_clock(self, clocks: tuple[int | None, int | None], time_control: str) -> None:
         """The clocks before the next real move (the player calls this each turn).
@@ -507,8 +528,10 @@ class EngineActor:
         return Action(result.move.uci())
 
     async def check(self) -> None:
-        """Start the engines and apply the options now (a bad option fails here)."""
-        await self.pool.start()
+        """Start the engines of the real searches and apply the options now (a bad
+        option fails here). Engines for branches start when a branch first needs
+        one: where there is no spare CPU to speculate on, they never start."""
+        await self.pool.start(self.games)
 
     async def close(self) -> None:
         await self.pool.close()

@@ -103,8 +103,9 @@ class EngineSpeculator:
         return [Guess(move, prob) for move, prob in ranked[:k]]
 
     async def check(self) -> None:
-        """Start the engines and apply the options now (a bad option fails here)."""
-        await self.pool.start()
+        """Start one engine and apply the options now (a bad option fails here); the
+        others start when they are first needed."""
+        await self.pool.start(1)
 
     async def close(self) -> None:
         """Stop the engine process."""
