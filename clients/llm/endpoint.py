@@ -97,10 +97,12 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Schema:
-    """A JSON schema for structured output, and its name."""
+    """What a structured answer must be: a JSON schema with its name, and the
+    same answer as a llama.cpp grammar (sent instead with ``schema_format="grammar"``)."""
 
     name: str
     schema: JSONObject
+    grammar: str | None = None
 
 
 class Endpoint:
@@ -225,9 +227,11 @@ class Endpoint:
             "messages": [{"role": m.role, "content": m.content} for m in prompt],
             "temperature": o.temperature,
         }
-        if schema is not None and o.schema_format == "json_object":
-            # llama-cpp-python's dialect: the schema becomes a grammar on the server.
-            body["response_format"] = {"type": "json_object", "schema": schema.schema}
+        if schema is not None and o.schema_format == "grammar" and schema.grammar is not None:
+            # llama.cpp's dialect: the answer is one of the grammar's sentences (the
+            # moves alone), from a prompt prefix the server keeps cached.
+            body["grammar"] = schema.grammar
+            body["cache_prompt"] = True
         elif schema is not None:
             body["response_format"] = {
                 "type": "json_schema",
