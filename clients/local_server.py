@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
 
     params = xllamacpp.CommonParams()
     params.model.path = args.model
-    params.model_alias = args.alias
+    params.model_alias = {args.alias}
     params.hostnames = ["127.0.0.1"]
     params.port = args.port
     params.n_parallel = args.parallel
