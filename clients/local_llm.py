@@ -129,8 +129,9 @@ class LocalLLMOptions:
             show_board=self.show_board,
             show_state=self.show_state,
             structured=self.structured,
-            # llama.cpp's dialect: a grammar whose alternatives are the legal moves.
-            schema_format="grammar",
+            # A grammar whose alternatives are the legal moves, in LLGuidance's
+            # syntax: GBNF checks each of Gemma's 262,144 tokens at every step.
+            schema_format="llguidance",
             # Streamed: a cancelled branch closes its request and its slot stops at
             # the next token instead of finishing the answer.
             stream=True,

@@ -17,7 +17,6 @@ from clients.llm.prompt import (
     actor_prompt,
     legal_sorted,
     move_schema,
-    moves_grammar,
 )
 from clients.speculation import Action, Meter, Position
 
@@ -75,7 +74,7 @@ class LLMActor:
             raise LLMError(f"no legal moves in {position.game.encode_state(position.state)!r}")
         budget = self.budget_s(position)
         deadline = None if budget is None else asyncio.get_running_loop().time() + budget
-        schema = Schema("move", move_schema(legal), moves_grammar(legal))
+        schema = Schema("move", move_schema(legal), tuple(legal))
         rethinks: list[Rethink] = []
 
         def build(structured: bool) -> Prompt:
@@ -85,7 +84,7 @@ class LLMActor:
                 show_legal=self.options.show_legal,
                 show_board=self.options.show_board,
                 show_state=self.options.show_state,
-                bare=self.options.schema_format == "grammar",
+                bare=self.options.schema_format != "json_schema",
                 rethinks=rethinks,
             )
 

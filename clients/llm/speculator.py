@@ -13,7 +13,6 @@ from clients.llm.prompt import (
     Prompt,
     guesses_schema,
     legal_sorted,
-    moves_grammar,
     speculator_prompt,
 )
 from clients.speculation import Guess, Meter, Position
@@ -42,7 +41,7 @@ class LLMSpeculator:
         legal = legal_sorted(position)
         if k <= 0 or not legal:
             return []
-        schema = Schema("moves", guesses_schema(legal, k), moves_grammar(legal, k))
+        schema = Schema("moves", guesses_schema(legal, k), tuple(legal), k)
 
         def build(structured: bool) -> Prompt:
             return speculator_prompt(
@@ -52,7 +51,7 @@ class LLMSpeculator:
                 show_legal=self.options.show_legal,
                 show_board=self.options.show_board,
                 show_state=self.options.show_state,
-                bare=self.options.schema_format == "grammar",
+                bare=self.options.schema_format != "json_schema",
             )
 
         try:

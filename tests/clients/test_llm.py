@@ -167,7 +167,9 @@ def test_moves_grammar_allows_only_the_legal_moves() -> None:
     one = moves_grammar(legal)
     assert one.startswith("root ::= move\n")
     assert one.splitlines()[1] == "move ::= " + " | ".join(f'"{m}"' for m in legal)
-    assert moves_grammar(legal, 3).startswith('root ::= move ("\\n" move){0,2}\n')
+    assert moves_grammar(legal, 3).startswith('root ::= move ("\\n" move("\\n" move)?)?\n')
+    lark = moves_grammar(["e2e4", "d2d4"], 2, dialect="llguidance")
+    assert lark == '%llguidance {}\nstart: move ("\\n" move)?\nmove: "e2e4" | "d2d4"\n'
     assert moves_grammar(['a"b']).splitlines()[1] == 'move ::= "a\\"b"'
     with pytest.raises(ValueError, match="no legal moves"):
         moves_grammar([])
@@ -182,7 +184,12 @@ async def test_grammar_format_sends_a_grammar_and_reads_the_bare_move() -> None:
     assert "response_format" not in body
     assert body["grammar"] == moves_grammar(sorted(START.legal_moves()))
     assert body["cache_prompt"] is True
+    assert body["max_tokens"] == 4  # no legal move is longer; none is cut short
     assert "move alone" in body["messages"][0]["content"]
+    move, fake = await act([Reply("e2e4")], schema_format="llguidance")
+    assert fake.requests[0]["grammar"] == moves_grammar(
+        sorted(START.legal_moves()), dialect="llguidance"
+    )
 
 
 # ---------------------------------------------------------------------- parsing

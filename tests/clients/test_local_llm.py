@@ -60,7 +60,7 @@ def request(moves: tuple[str, ...], *, cache: bool) -> dict[str, Any]:
         "messages": [{"role": m.role, "content": m.content} for m in prompt],
         "temperature": 0,
         "max_tokens": 8,
-        "grammar": moves_grammar(legal_sorted(pos)),
+        "grammar": moves_grammar(legal_sorted(pos), dialect="llguidance"),
         "cache_prompt": cache,
         "n_probs": 4,
     }
