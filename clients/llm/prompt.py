@@ -146,7 +146,7 @@ def _position_text(
 
 def _move_instruction(structured: bool, bare: bool = False) -> str:
     if structured and bare:
-        return "Answer with your move alone, nothing else."
+        return "Answer with moves alone, nothing else."
     if structured:
         return 'Answer with a JSON object and nothing else: {"move": "<your move>"}.'
     return (
@@ -225,14 +225,29 @@ def speculator_prompt(
     """The messages asking for the ``k`` most likely moves of the player to move, ranked.
 
     The answer format is the same JSON object with or without ``structured``
-    (the parser also reads a plain ranked list when a model ignores it); with
-    ``bare``, one move per line, as a grammar constrains it. Laid out like
-    :func:`actor_prompt`: the game so far first, the position last.
+    (the parser also reads a plain ranked list when a model ignores it). Laid
+    out like :func:`actor_prompt`: the game so far first, the position last.
+
+    With ``bare`` (a grammar constrains the answer to moves, one per line) the
+    prompt is the actor's own, system message and all, so it shares the
+    actor's cached prefix on a server; for ``k = 1`` it *is* the actor's prompt
+    for the player to move (what the model would play there), byte for byte.
     """
     game = position.game
     seat = _seat(position)
     if structured and bare:
-        answer = "Answer with the moves alone, one per line, most likely first."
+        own = actor_prompt(
+            position,
+            structured=True,
+            bare=True,
+            show_legal=show_legal,
+            show_board=show_board,
+            show_state=show_state,
+        )
+        if k <= 1:
+            return own
+        ask = f"List the {k} moves {seat} is most likely to play here, one per line, best first."
+        return (own[0], Message("user", own[1].content.rpartition("\n\n")[0] + "\n\n" + ask))
     else:
         answer = (
             "Answer with a JSON object and nothing else: "
@@ -246,9 +261,10 @@ def speculator_prompt(
             answer,
         ]
     )
-    ask = f"List the {k} moves {seat} is most likely to play here, most likely first."
-    if not bare:
-        ask = ask.removesuffix(".") + ", each with its probability."
+    ask = (
+        f"List the {k} moves {seat} is most likely to play here, most likely first, "
+        "each with its probability."
+    )
     user = "\n\n".join(
         part
         for part in (

@@ -155,10 +155,15 @@ def test_prompts_put_the_game_first_and_the_position_last() -> None:
         after, structured=True, bare=True, show_state=False, show_board=False, show_legal=False
     )
     assert short[1].content.endswith("Moves so far: 1. e4 e5 2. Nf3 Nc6\n\nYour move as white?")
-    assert "move alone" in short[0].content
+    assert "moves alone" in short[0].content
     ranked = speculator_prompt(after, 2, structured=True, bare=True, show_board=False)
-    assert ranked[1].content.startswith("Game: Chess\nMoves so far: 1. e4 e5 2. Nf3 Nc6\n\n")
-    assert "one per line" in ranked[0].content
+    own = actor_prompt(after, structured=True, bare=True, show_board=False)
+    assert ranked[0] == own[0]  # the actor's system message: one cached prefix for both
+    assert ranked[1].content.startswith(own[1].content.rpartition("\n\n")[0] + "\n\n")
+    assert ranked[1].content.endswith("one per line, best first.")
+    assert speculator_prompt(after, 1, structured=True, bare=True) == actor_prompt(
+        after, structured=True, bare=True
+    )
 
 
 def test_moves_grammar_allows_only_the_legal_moves() -> None:
@@ -185,7 +190,7 @@ async def test_grammar_format_sends_a_grammar_and_reads_the_bare_move() -> None:
     assert body["grammar"] == moves_grammar(sorted(START.legal_moves()))
     assert body["cache_prompt"] is True
     assert body["max_tokens"] == 4  # no legal move is longer; none is cut short
-    assert "move alone" in body["messages"][0]["content"]
+    assert "moves alone" in body["messages"][0]["content"]
     move, fake = await act([Reply("e2e4")], schema_format="llguidance")
     assert fake.requests[0]["grammar"] == moves_grammar(
         sorted(START.legal_moves()), dialect="llguidance"
