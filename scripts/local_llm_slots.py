@@ -5,8 +5,10 @@ For each position of a few bench openings, the actor's request (the local
 player's own prompt, grammar and settings) runs (a) alone on a 1-slot server,
 (b) alone on a 2-slot server, (c) on the 2-slot server while a branch-like
 request (another position of the same game, generating) runs in the other slot.
-Prints the actor call's median time in each case and whether its answer and
-top log-probabilities were identical to (a).
+Also (d) with the branch queued first on the 1-slot server, and (e, f) with the
+branch cancelled (its request closed) just before the actor's call, as the
+speculation engine does on a miss. Prints the actor call's median time in each
+case and whether its answer and top log-probabilities were identical to (a).
 
     .venv/bin/python scripts/local_llm_slots.py
 """
@@ -60,7 +62,15 @@ def lines() -> list[tuple[str, ...]]:
     return found
 
 
-async def run(slots: int, busy: bool) -> tuple[list[float], list[Any]]:
+async def stream(http: httpx.AsyncClient, request: dict[str, Any]) -> None:
+    """A branch's call as the local player makes it: streamed, so closing it stops
+    the server's work on it at the next token."""
+    async with http.stream("POST", "/chat/completions", json={**request, "stream": True}) as r:
+        async for _chunk in r.aiter_bytes():
+            pass
+
+
+async def run(slots: int, busy: bool, cancel: bool = False) -> tuple[list[float], list[Any]]:
     server = LocalLLMServer(LocalLLMOptions(slots=slots))
     url = await server.url()
     times: list[float] = []
@@ -70,11 +80,16 @@ async def run(slots: int, busy: bool) -> tuple[list[float], list[Any]]:
             for moves in lines():
                 branch = None
                 if busy:  # a branch on the position after the opponent's guessed reply
-                    other = (*moves[:-1], "h2h3") if moves[-1] != "h2h3" else moves[:-1]
-                    branch = asyncio.create_task(
-                        http.post("/chat/completions", json=body(other, tokens=4))
-                    )
-                    await asyncio.sleep(0.05)  # the branch has its slot first
+                    chess = get_game("chess")
+                    before = sorted(chess.legal_moves(replay(chess, list(moves[:-1]))))
+                    other = (*moves[:-1], before[-1] if before[-1] != moves[-1] else before[0])
+                    branch = asyncio.create_task(stream(http, body(other, tokens=4)))
+                    await asyncio.sleep(0.15)  # the branch has its slot first
+                    if cancel:  # a miss: the engine closes the branch's request first
+                        branch.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await branch
+                        branch = None
                 started = time.perf_counter()
                 reply = (await http.post("/chat/completions", json=body(moves))).json()
                 times.append((time.perf_counter() - started) * 1000)
@@ -93,11 +108,15 @@ async def main() -> None:
     alone2, same2 = await run(2, busy=False)
     busy2, shared = await run(2, busy=True)
     busy1, queued = await run(1, busy=True)
+    cut1, cancelled1 = await run(1, busy=True, cancel=True)
+    cut2, cancelled2 = await run(2, busy=True, cancel=True)
     for name, times, answers in (
         ("1 slot, alone", alone1, ref),
         ("2 slots, alone", alone2, same2),
         ("2 slots, a branch in the other slot", busy2, shared),
         ("1 slot, the branch queued before it", busy1, queued),
+        ("1 slot, the branch cancelled as the actor's call starts", cut1, cancelled1),
+        ("2 slots, the branch cancelled as the actor's call starts", cut2, cancelled2),
     ):
         moves_same = sum(a[0] == b[0] for a, b in zip(answers, ref, strict=True))
         bits_same = sum(a == b for a, b in zip(answers, ref, strict=True))
