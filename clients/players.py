@@ -110,8 +110,9 @@ PLAYER_KINDS: dict[str, PlayerKind] = {
             "Gemma 3 270M on its own local llama.cpp server (no key, no network)",
             LocalLLMOptions,
             lambda options, _slots: LocalLLMActor(options),
-            # adaptive: its one-slot server makes cancelled speculation delay the next
-            # move, and the model ranks moves more slowly than it plays one.
+            # adaptive: the model as its own speculator is about as slow as a move
+            # (S close to L: one-step cannot pay), and on a busy machine its calls
+            # compete with the opponent's; the policy backs off when they do.
             default_speculation=(("spec", "llm"), ("k", "1"), ("adaptive", "true")),
         ),
         PlayerKind(
