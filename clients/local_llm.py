@@ -10,9 +10,12 @@ it with the end of its output. The server's threads default to 1: two players
 left at the default thread counts would oversubscribe 2 cores, while at 1 each
 they answer side by side.
 
-One server holds one copy of the model and ``slots`` parallel slots (2 by
-default): the player's speculator and branches run in the slot beside its
-actor's. Prompts put what stays the same first (instructions, the game so far)
+One server holds one copy of the model; the player's speculator and branches
+use it too, while the opponent thinks (its own server runs on the other core),
+and the speculation engine cancels them before a real call. ``slots=2`` runs a
+speculative call beside the actor's instead; measured, that slows the actor's
+call by a third to two thirds and can change its answer's last bits, so one
+slot is the default (docs/benchmarks.md, "The local model"). Prompts put what stays the same first (instructions, the game so far)
 and the position's short part last, and the server keeps a cached prefix per
 slot (``swa_full``, which Gemma 3's sliding-window attention needs for it), so a
 move re-reads only the moves since the player's last call. The answer is
@@ -114,8 +117,8 @@ class LocalLLMOptions:
     retries: int = 2
     timeout_s: float = 120.0
     spec_server: str = "shared"
-    """For ``spec=llm``: ``shared`` (a slot of the player's server) or ``own``
-    (a second server: a second copy of the model)."""
+    """For ``spec=llm``: ``shared`` (the player's server) or ``own`` (a second
+    server process; the weights are memory-mapped, so the page cache holds them once)."""
     startup_timeout_s: float = 120.0
 
     def llm_options(self, base_url: str) -> LLMOptions:
