@@ -10,17 +10,22 @@ it with the end of its output. The server's threads default to 1: two players
 left at the default thread counts would oversubscribe 2 cores, while at 1 each
 they answer side by side.
 
-One server holds one copy of the model; the player's speculator and branches
-use it too, while the opponent thinks (its own server runs on the other core),
-and the speculation engine cancels them before a real call. ``slots=2`` runs a
-speculative call beside the actor's instead; measured, that slows the actor's
-call by a third to two thirds and can change its answer's last bits, so one
-slot is the default (docs/benchmarks.md, "The local model"). Prompts put what stays the same first (instructions, the game so far)
-and the position's short part last, and the server keeps a cached prefix per
-slot (``swa_full``, which Gemma 3's sliding-window attention needs for it), so a
-move re-reads only the moves since the player's last call. The answer is
-constrained by a grammar whose alternatives are the legal moves: a few
-generated tokens, never an illegal move.
+Speculative work (the speculator's calls and the branches) runs by default on
+a second server process of the player at the lowest CPU priority
+(``spec_server=idle``, nice 19): while the opponent thinks it uses the CPU
+nothing else wants, and on a busy machine the real calls, the opponent's
+included, go first. Same model file (memory-mapped: the page cache holds it
+once), same settings, same prompt: a branch computes the very move the real
+call would. One slot per server is the default; ``slots=2`` runs a call beside
+another on one server, which, measured, slows each by a third to two thirds
+and can change an answer's last bits (docs/benchmarks.md, "The local model").
+
+Prompts put what stays the same first (instructions, the game so far) and the
+position's short part last, and the server keeps the cached prefix
+(``swa_full``, which Gemma 3's sliding-window attention needs for it), so a
+move re-reads only the moves since the last call. The answer is constrained
+by a grammar whose alternatives are the legal moves: a few generated tokens,
+never an illegal move.
 
 The player then talks to its server through the same
 :class:`~clients.llm.actor.LLMActor` as any OpenAI-compatible endpoint (the
@@ -48,7 +53,7 @@ from clients.llm.actor import LLMActor
 from clients.llm.config import LLMOptions
 from clients.llm.errors import EndpointError
 from clients.llm.speculator import LLMSpeculator
-from clients.speculation import Action, Guess, Meter, Position
+from clients.speculation import Action, Guess, Meter, Position, speculative
 
 __all__ = [
     "LocalLLMActor",
@@ -64,6 +69,9 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "gemma-3-270m"
 
 SERVER_NAME = "the local llama.cpp server"
+
+IDLE_NICE = 19
+"""CPU niceness of a server of speculative work: the lowest priority."""
 
 
 class LocalLLMError(RuntimeError):
@@ -116,9 +124,14 @@ class LocalLLMOptions:
     structured: str = "auto"
     retries: int = 2
     timeout_s: float = 120.0
-    spec_server: str = "shared"
-    """For ``spec=llm``: ``shared`` (the player's server) or ``own`` (a second
-    server process; the weights are memory-mapped, so the page cache holds them once)."""
+    spec_server: str = "idle"
+    """Where speculative work runs. ``idle`` (the default): the speculator and the
+    branches on a second server process at the lowest CPU priority (nice 19),
+    so on a busy machine they take only CPU time nothing else wants (the real
+    calls, the opponent's included, go first); the weights are memory-mapped,
+    so the page cache holds them once. ``shared``: everything on the player's
+    server. ``own``: the LLM speculator on a second server at normal priority,
+    branches on the player's."""
     startup_timeout_s: float = 120.0
 
     def llm_options(self, base_url: str) -> LLMOptions:
@@ -145,24 +158,29 @@ class LocalLLMOptions:
     def __post_init__(self) -> None:
         if self.slots < 1 or self.threads < 1:
             raise ValueError(f"slots={self.slots}, threads={self.threads}; expected 1 or more")
-        if self.spec_server not in ("shared", "own"):
-            raise ValueError(f"spec_server={self.spec_server!r}; expected shared or own")
+        if self.spec_server not in ("idle", "shared", "own"):
+            raise ValueError(f"spec_server={self.spec_server!r}; expected idle, shared or own")
 
 
 class LocalLLMServer:
     """One ``python -m clients.local_server`` process: started on demand, stopped by
     :meth:`close`."""
 
-    def __init__(self, options: LocalLLMOptions) -> None:
+    def __init__(self, options: LocalLLMOptions, nice: int = 0) -> None:
         self.options = options
+        self.nice = nice
+        """CPU niceness of the process (19 for a server of speculative work only)."""
         self.base_url: str | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._stderr: Any = None
         self._lock = asyncio.Lock()
+        self._closed = False
 
     async def url(self) -> str:
         """The server's OpenAI-compatible base URL, starting it if needed."""
         async with self._lock:
+            if self._closed:  # a late speculative call must not start it again
+                raise LocalLLMError(f"{SERVER_NAME} was closed")
             if self.base_url is None:
                 self.base_url = await self._start()
             return self.base_url
@@ -183,6 +201,7 @@ class LocalLLMServer:
             "--ctx", str(o.ctx),
             "--parallel", str(o.slots),
             "--ubatch", str(o.ubatch),
+            "--nice", str(self.nice),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=self._stderr,
@@ -194,7 +213,7 @@ class LocalLLMServer:
                 await self._ready(base_url)
         except TimeoutError:
             tail = self._stderr_tail()
-            await self.close()
+            await self._stop()
             raise LocalLLMError(
                 f"{SERVER_NAME} not ready after {o.startup_timeout_s:g}s: {tail}"
             ) from None
@@ -248,6 +267,12 @@ class LocalLLMServer:
         return text[-limit:].strip() or "(no output)"
 
     async def close(self) -> None:
+        """Stop the server for good (after a start in progress, if any)."""
+        self._closed = True
+        async with self._lock:
+            await self._stop()
+
+    async def _stop(self) -> None:
         process, self._process = self._process, None
         self.base_url = None
         if process is not None and process.returncode is None:
@@ -271,7 +296,14 @@ class LocalLLMActor:
     def __init__(self, options: LocalLLMOptions | None = None) -> None:
         self.options = options or LocalLLMOptions()
         self.server = LocalLLMServer(self.options)
+        self.idle_server = (
+            LocalLLMServer(self.options, nice=IDLE_NICE)
+            if self.options.spec_server == "idle"
+            else None
+        )
+        """The server of speculative work (``spec_server=idle``), started on first use."""
         self._actor: LLMActor | None = None
+        self._idle_actor: LLMActor | None = None
         self._starting = asyncio.Lock()
         self._clock: tuple[tuple[int | None, int | None], str] | None = None
         self.resource: str | None = "local-llm"
@@ -289,23 +321,44 @@ class LocalLLMActor:
 
     def set_clock(self, clocks: tuple[int | None, int | None], time_control: str) -> None:
         self._clock = (clocks, time_control)
-        if self._actor is not None:
-            self._actor.set_clock(clocks, time_control)
+        for actor in (self._actor, self._idle_actor):
+            if actor is not None:
+                actor.set_clock(clocks, time_control)
+
+    async def _idle(self) -> LLMActor:
+        assert self.idle_server is not None
+        async with self._starting:
+            if self._idle_actor is None:
+                url = await self.idle_server.url()
+                self._idle_actor = LLMActor(self.options.llm_options(url))
+                if self._clock is not None:
+                    self._idle_actor.set_clock(*self._clock)
+        return self._idle_actor
 
     async def act(self, position: Position, meter: Meter) -> Action:
+        """The move for ``position``: a branch's on the idle server if there is one
+        (same model, settings and prompt: the same move), a real call's on the
+        player's server."""
+        server = self.server
         try:
+            if self.idle_server is not None and speculative.get():
+                server = self.idle_server
+                return await (await self._idle()).act(position, meter)
             return await (await self.inner()).act(position, meter)
         except EndpointError as error:
-            death = self.server.death()
+            death = server.death()
             if death is None:
                 raise
             raise death from error
 
     async def close(self) -> None:
-        if self._actor is not None:
-            await self._actor.close()
-            self._actor = None
+        for actor in (self._actor, self._idle_actor):
+            if actor is not None:
+                await actor.close()
+        self._actor = self._idle_actor = None
         await self.server.close()
+        if self.idle_server is not None:
+            await self.idle_server.close()
 
 
 class LocalLLMSpeculator:

@@ -25,6 +25,7 @@ The settings that matter for the arena (see docs/benchmarks.md, "The local model
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -43,12 +44,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=2048, help="logical batch (n_batch)")
     parser.add_argument("--ubatch", type=int, default=512, help="physical batch (n_ubatch)")
     parser.add_argument("--cache-ram-mib", type=int, default=256, help="RAM prompt cache")
+    parser.add_argument(
+        "--nice", type=int, default=0, help="CPU niceness (19: the lowest priority)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     """Serve until stdin closes or SIGTERM."""
     args = _parser().parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)  # before llama.cpp starts its threads, which inherit it
     import xllamacpp
 
     params = xllamacpp.CommonParams()

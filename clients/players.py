@@ -169,7 +169,8 @@ def _speculator_factory(
 
     if spec.spec == "llm" and isinstance(actor, LocalLLMActor) and spec.spec_model is None:
         own = actor.options.spec_server == "own"
-        server = LocalLLMServer(actor.options) if own else actor.server
+        # Its own server, else the actor's idle server (closed with it) or main one.
+        server = LocalLLMServer(actor.options) if own else actor.idle_server or actor.server
         local = LocalLLMSpeculator(server, actor.options, own=own)
         shared.append(local)
         return lambda _view: local

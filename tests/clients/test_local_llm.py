@@ -3,6 +3,8 @@ over the real server. Slow."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from clients.local_llm import (
     model_path,
 )
 from clients.players import parse_player_spec
-from clients.speculation import Meter, Position
+from clients.speculation import Meter, Position, speculative
 from games import replay
 from games.registry import get_game
 
@@ -174,6 +176,29 @@ async def test_the_same_prompt_gives_the_same_logits_cached_or_not() -> None:
         await server.close()
 
 
+async def test_speculative_calls_run_on_an_idle_server_with_the_same_moves() -> None:
+    """A branch's call (``speculative`` set) goes to the player's second server, at the
+    lowest CPU priority, and returns the move the real call returns on the main one."""
+    actor = LocalLLMActor(LocalLLMOptions())
+
+    async def branch(pos: Position) -> str:
+        speculative.set(True)  # as Speculation._run_branch does, in the branch's own task
+        return (await actor.act(pos, Meter())).move
+
+    try:
+        for line in LINES[:3]:
+            pos = position(line)
+            real = (await actor.act(pos, Meter())).move
+            assert await asyncio.create_task(branch(pos)) == real
+        assert actor.idle_server is not None
+        idle, main = actor.idle_server._process, actor.server._process
+        assert idle is not None and main is not None and idle.pid != main.pid
+        assert os.getpriority(os.PRIO_PROCESS, idle.pid) == 19
+        assert os.getpriority(os.PRIO_PROCESS, main.pid) == os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        await actor.close()
+
+
 async def moves_of(db: str, game_id: str) -> list[str]:
     store = await Store.open(db)
     try:
@@ -184,15 +209,15 @@ async def moves_of(db: str, game_id: str) -> list[str]:
 
 async def test_lossless_local_llm_off_one_step_pipelined(tmp_path: Path) -> None:
     """Two local players play the same moves with speculation off, one-step (the model
-    as its own speculator) and pipelined (an engine speculator, k=2), with their
-    prompts' prefixes cached and branches on the same servers."""
+    as its own speculator, branches on the idle server) and pipelined (an engine
+    speculator, k=2, branches on the player's own server), prefixes cached."""
     db = str(tmp_path / "l.db")
     lines = []
     spec_calls = []
     for extra in (
         ",spec=none",
         ",spec=llm,k=1,depth=1,adaptive=false",
-        ",spec=engine,spec_depth=4,k=2,depth=2,adaptive=false",
+        ",spec=engine,spec_depth=4,k=2,depth=2,adaptive=false,spec_server=shared",
     ):
         text = f"local-llm:seed=0{extra}"
         result = await play_game(
