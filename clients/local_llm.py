@@ -173,17 +173,21 @@ class LocalLLMServer:
         self.base_url: str | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._stderr: Any = None
-        self._lock = asyncio.Lock()
+        self._start_task: asyncio.Task[str] | None = None
         self._closed = False
 
     async def url(self) -> str:
-        """The server's OpenAI-compatible base URL, starting it if needed."""
-        async with self._lock:
-            if self._closed:  # a late speculative call must not start it again
-                raise LocalLLMError(f"{SERVER_NAME} was closed")
-            if self.base_url is None:
-                self.base_url = await self._start()
-            return self.base_url
+        """The server's OpenAI-compatible base URL, starting it if needed.
+
+        The start runs in a task of its own: a caller cancelled meanwhile (a
+        speculative call whose window closed) leaves it going for the next one.
+        """
+        if self._closed:  # a late speculative call must not start it again
+            raise LocalLLMError(f"{SERVER_NAME} was closed")
+        if self._start_task is None:
+            self._start_task = asyncio.create_task(self._start(), name="local LLM server start")
+        self.base_url = await asyncio.shield(self._start_task)
+        return self.base_url
 
     async def _start(self) -> str:
         path = await asyncio.to_thread(model_path)
@@ -267,10 +271,15 @@ class LocalLLMServer:
         return text[-limit:].strip() or "(no output)"
 
     async def close(self) -> None:
-        """Stop the server for good (after a start in progress, if any)."""
+        """Stop the server for good (a start in progress is cancelled first)."""
         self._closed = True
-        async with self._lock:
-            await self._stop()
+        task, self._start_task = self._start_task, None
+        if task is not None and not task.done():
+            task.cancel()
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._stop()
 
     async def _stop(self) -> None:
         process, self._process = self._process, None
