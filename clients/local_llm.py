@@ -176,6 +176,12 @@ class LocalLLMServer:
         self._start_task: asyncio.Task[str] | None = None
         self._closed = False
 
+    def start_soon(self) -> None:
+        """Start the server in the background (nothing waits for it here)."""
+        if not self._closed and self._start_task is None:
+            self._start_task = asyncio.create_task(self._start(), name="local LLM server start")
+            self._start_task.add_done_callback(_retrieve)
+
     async def url(self) -> str:
         """The server's OpenAI-compatible base URL, starting it if needed.
 
@@ -184,8 +190,8 @@ class LocalLLMServer:
         """
         if self._closed:  # a late speculative call must not start it again
             raise LocalLLMError(f"{SERVER_NAME} was closed")
-        if self._start_task is None:
-            self._start_task = asyncio.create_task(self._start(), name="local LLM server start")
+        self.start_soon()
+        assert self._start_task is not None
         self.base_url = await asyncio.shield(self._start_task)
         return self.base_url
 
@@ -299,6 +305,12 @@ class LocalLLMServer:
             self._stderr = None
 
 
+def _retrieve(task: asyncio.Task[str]) -> None:
+    """Mark a start's failure as seen: the next :meth:`LocalLLMServer.url` raises it."""
+    if not task.cancelled():
+        task.exception()
+
+
 class LocalLLMActor:
     """An LLM actor on its own local server (the ``local-llm`` player)."""
 
@@ -313,6 +325,9 @@ class LocalLLMActor:
         """The server of speculative work (``spec_server=idle``), started on first use."""
         self._actor: LLMActor | None = None
         self._idle_actor: LLMActor | None = None
+        self.speculating = False
+        """Set when the player speculates: the idle server then starts right after
+        the main one, so the first speculative calls do not wait for a model load."""
         self._starting = asyncio.Lock()
         self._clock: tuple[tuple[int | None, int | None], str] | None = None
         self.resource: str | None = "local-llm"
@@ -324,6 +339,8 @@ class LocalLLMActor:
                 url = await self.server.url()
                 self._actor = LLMActor(self.options.llm_options(url))
                 self.resource = url
+                if self.speculating and self.idle_server is not None:
+                    self.idle_server.start_soon()
                 if self._clock is not None:
                     self._actor.set_clock(*self._clock)
         return self._actor

@@ -141,6 +141,8 @@ class PlayerSpec:
         spec = self.speculation
         slots = (1 + spec.branch_slots) * max(1, parallel_games) - 1
         actor = self.kind.actor(self.options, slots)
+        if isinstance(actor, LocalLLMActor):
+            actor.speculating = spec.spec != "none"
         shared: list[Any] = []
         factory: Callable[[GameView], Speculator | None] | None = None
         if spec.spec != "none":
