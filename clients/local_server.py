@@ -53,8 +53,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Serve until stdin closes or SIGTERM."""
     args = _parser().parse_args(argv)
-    if args.nice:
-        os.nice(args.nice)  # before llama.cpp starts its threads, which inherit it
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -85,6 +83,12 @@ def main(argv: list[str] | None = None) -> None:
     params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
     params.endpoint_metrics = True
     server = xllamacpp.Server(params)
+    if args.nice:
+        # Loaded at normal priority (at nice 19 on a busy machine the model load
+        # alone could take minutes); served at the lowest. Linux keeps a nice
+        # value per thread: every thread of the process, the server's included.
+        for task in os.listdir("/proc/self/task"):
+            os.setpriority(os.PRIO_PROCESS, int(task), min(19, os.nice(0) + args.nice))
     print(f"listening {server.listening_address}", flush=True)
 
     stop = threading.Event()
