@@ -113,6 +113,9 @@ PLAYER_KINDS: dict[str, PlayerKind] = {
             "Gemma 3 270M on its own local llama.cpp server (no key, no network)",
             LocalLLMOptions,
             lambda options, _slots, _games: LocalLLMActor(options),
+            # The model as its own speculator is about as slow as a move (S close to
+            # L: one-step cannot pay), and on a busy machine its calls compete with
+            # the opponent's: the adaptive policy (every kind's default) backs off.
             default_speculation=(("spec", "llm"), ("k", "1")),
             games_at_once=1,  # one llama.cpp server with one slot
         ),
@@ -142,6 +145,8 @@ class PlayerSpec:
         spec = self.speculation
         slots = (1 + spec.branch_slots) * max(1, parallel_games) - 1
         actor = self.kind.actor(self.options, slots, max(1, parallel_games))
+        if isinstance(actor, LocalLLMActor):
+            actor.speculating = spec.spec != "none"
         shared: list[Any] = []
         factory: Callable[[GameView], Speculator | None] | None = None
         if spec.spec != "none":
@@ -174,7 +179,8 @@ def _speculator_factory(
 
     if spec.spec == "llm" and isinstance(actor, LocalLLMActor) and spec.spec_model is None:
         own = actor.options.spec_server == "own"
-        server = LocalLLMServer(actor.options) if own else actor.server
+        # Its own server, else the actor's idle server (closed with it) or main one.
+        server = LocalLLMServer(actor.options) if own else actor.idle_server or actor.server
         local = LocalLLMSpeculator(server, actor.options, own=own)
         shared.append(local)
         return lambda _view: local

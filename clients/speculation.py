@@ -31,6 +31,7 @@ The engine is game-agnostic: it sees positions only through the
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
 import time
@@ -56,10 +57,17 @@ __all__ = [
     "SpeculationConfig",
     "Speculator",
     "WindowOutcome",
+    "speculative",
     "wait_stopped",
 ]
 
 log = logging.getLogger(__name__)
+
+speculative: contextvars.ContextVar[bool] = contextvars.ContextVar("speculative", default=False)
+"""True inside a branch's actor call (and a speculator's call): an actor that has
+a place for work of the lowest priority, such as a local server at the lowest
+CPU priority, may send it there. The move is the same wherever a deterministic
+actor computes it; only who waits for the CPU changes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -705,6 +713,7 @@ class Speculation:
         meter = Meter(speculative=True)
         self._ledger.spec_calls += 1
         started = time.perf_counter()
+        speculative.set(True)
         try:
             guesses = await self.speculator.predict(window.position, self.config.k, meter)
         finally:
@@ -846,6 +855,7 @@ class Speculation:
             self._open_window(position, real=False, own=True)
 
     async def _run_branch(self, branch: _Branch) -> ActorResult:
+        speculative.set(True)  # this task's own context: the real calls never see it
         action = await self.actor.act(branch.position, branch.meter)
         branch.ended = time.perf_counter()
         ms = (branch.ended - branch.started) * 1000.0

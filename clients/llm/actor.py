@@ -11,7 +11,13 @@ from clients.llm.config import LLMOptions
 from clients.llm.endpoint import Endpoint, Schema
 from clients.llm.errors import IllegalAnswerError, LLMError, ParseError, excerpt
 from clients.llm.parse import parse_move
-from clients.llm.prompt import Prompt, Rethink, actor_prompt, legal_sorted, move_schema
+from clients.llm.prompt import (
+    Prompt,
+    Rethink,
+    actor_prompt,
+    legal_sorted,
+    move_schema,
+)
 from clients.speculation import Action, Meter, Position
 
 __all__ = ["CLOCK_SAFETY_S", "COMMENT_CHARS", "LLMActor"]
@@ -68,7 +74,7 @@ class LLMActor:
             raise LLMError(f"no legal moves in {position.game.encode_state(position.state)!r}")
         budget = self.budget_s(position)
         deadline = None if budget is None else asyncio.get_running_loop().time() + budget
-        schema = Schema("move", move_schema(legal))
+        schema = Schema("move", move_schema(legal), tuple(legal))
         rethinks: list[Rethink] = []
 
         def build(structured: bool) -> Prompt:
@@ -77,6 +83,8 @@ class LLMActor:
                 structured=structured,
                 show_legal=self.options.show_legal,
                 show_board=self.options.show_board,
+                show_state=self.options.show_state,
+                bare=self.options.schema_format != "json_schema",
                 rethinks=rethinks,
             )
 

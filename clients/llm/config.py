@@ -41,13 +41,20 @@ class LLMOptions:
     legal moves; ``off``: free text; ``auto``: structured until the endpoint
     rejects ``response_format`` (HTTP 400), then free text for good."""
     schema_format: str = "json_schema"
-    """How the schema is sent: ``json_schema`` (OpenAI's ``response_format``) or
-    ``json_object`` (``{"type": "json_object", "schema": ...}``, as
-    llama-cpp-python's server takes it)."""
+    """How answers are constrained: ``json_schema`` (OpenAI's ``response_format``:
+    a JSON object whose move is an enum of the legal moves; strict endpoints
+    write it without whitespace) or ``grammar`` (llama.cpp's server: a
+    ``grammar`` whose alternatives are the legal moves, so the answer is the
+    bare move, a few tokens, and the prompt asks for just that) or
+    ``llguidance`` (the same grammar in LLGuidance's Lark syntax, for llama.cpp
+    servers built with it, such as the embedded one: much faster to apply)."""
     show_legal: bool = True
     """List the legal moves in the prompt."""
     show_board: bool = True
-    """Include the game's text picture of the position (the state line is always there)."""
+    """Include the game's text picture of the position."""
+    show_state: bool = True
+    """Include the encoded state (FEN for chess). The moves so far are always there,
+    and from the start (or the opening's position, always shown) they say the same."""
     retries: int = 2
     """Rethinks (with feedback) after an illegal or unreadable answer."""
     timeout_s: float = 60.0
@@ -76,9 +83,9 @@ class LLMOptions:
             raise ValueError(
                 f"structured={self.structured!r}; expected one of {', '.join(_STRUCTURED)}"
             )
-        if self.schema_format not in ("json_schema", "json_object"):
+        if self.schema_format not in ("json_schema", "grammar", "llguidance"):
             raise ValueError(
-                f"schema_format={self.schema_format!r}; expected json_schema or json_object"
+                f"schema_format={self.schema_format!r}; expected json_schema, grammar or llguidance"
             )
         if self.retries < 0:
             raise ValueError(f"retries={self.retries}; expected 0 or more")

@@ -35,7 +35,7 @@ import openai
 from clients.llm.config import NO_KEY, LLMOptions
 from clients.llm.errors import EndpointError, LLMTimeoutError, ParseError, RateLimitedError
 from clients.llm.parse import MAX_REPLY_CHARS
-from clients.llm.prompt import JSONObject, Prompt
+from clients.llm.prompt import JSONObject, Prompt, moves_grammar
 from clients.speculation import Meter
 
 __all__ = ["Endpoint", "Reply", "Schema", "make_client", "retry_after_s"]
@@ -97,10 +97,24 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Schema:
-    """A JSON schema for structured output, and its name."""
+    """What a structured answer must be: a JSON schema with its name, and the same
+    answer as 1 to ``k`` of ``choices`` one per line (the grammar sent instead
+    with ``schema_format`` ``grammar`` or ``llguidance``)."""
 
     name: str
     schema: JSONObject
+    choices: tuple[str, ...] = ()
+    k: int = 1
+
+    def grammar(self, dialect: str) -> str:
+        return moves_grammar(self.choices, self.k, dialect=dialect)
+
+    @property
+    def max_tokens(self) -> int:
+        """No answer of the grammar is longer than this in tokens (a token holds at
+        least one character). When the longest answer takes exactly this many, the
+        server stops on its last token instead of decoding it to read the end."""
+        return self.k * (max(map(len, self.choices)) + 1) - 1
 
 
 class Endpoint:
@@ -225,9 +239,15 @@ class Endpoint:
             "messages": [{"role": m.role, "content": m.content} for m in prompt],
             "temperature": o.temperature,
         }
-        if schema is not None and o.schema_format == "json_object":
-            # llama-cpp-python's dialect: the schema becomes a grammar on the server.
-            body["response_format"] = {"type": "json_object", "schema": schema.schema}
+        max_tokens = o.max_tokens
+        if schema is not None and o.schema_format != "json_schema" and schema.choices:
+            # llama.cpp's dialect: the answer is one of the grammar's sentences (the
+            # moves alone), from a prompt prefix the server keeps cached.
+            body["grammar"] = schema.grammar(
+                "gbnf" if o.schema_format == "grammar" else "llguidance"
+            )
+            body["cache_prompt"] = True
+            max_tokens = min(max_tokens or schema.max_tokens, schema.max_tokens)
         elif schema is not None:
             body["response_format"] = {
                 "type": "json_schema",
@@ -235,7 +255,7 @@ class Endpoint:
             }
         for key, value in (
             ("seed", o.seed),
-            ("max_tokens", o.max_tokens),
+            ("max_tokens", max_tokens),
             ("reasoning_effort", o.reasoning_effort),
         ):
             if value is not None:

@@ -26,6 +26,7 @@ __all__ = [
     "guesses_schema",
     "legal_sorted",
     "move_schema",
+    "moves_grammar",
     "rethink_messages",
     "speculator_prompt",
 ]
@@ -108,24 +109,44 @@ def _seat(position: Position) -> str:
     return position.game.info.seats[position.to_move]
 
 
-def _position_text(position: Position, show_legal: bool, show_board: bool = True) -> str:
-    """The part shared by every prompt: who is to move, the state, the board, the history."""
+def _game_text(position: Position) -> str:
+    """The stable part of a prompt: the game and its moves so far.
+
+    It comes first, so consecutive calls of a player (and a branch and the real
+    call on the same line) share it as a prefix a server can keep cached: the
+    next call's text extends it by the moves played since.
+    """
     game = position.game
-    seat = position.to_move
-    lines = [
-        f"Game: {game.info.title}",
-        f"To move: {_seat(position)} (seat {seat})",
-        f"State: {game.encode_state(position.state)}",
-    ]
-    if show_board:
-        lines += ["", game.render_text(position.state)]
-    lines += ["", f"Moves so far: {game_so_far(position)}"]
-    if show_legal:
-        lines.append(f"Legal moves: {', '.join(legal_sorted(position))}")
+    lines = [f"Game: {game.info.title}"]
+    if position.initial is not None:
+        lines.append(f"Start: {game.encode_state(position.initial)}")
+    lines.append(f"Moves so far: {game_so_far(position)}")
     return "\n".join(lines)
 
 
-def _move_instruction(structured: bool) -> str:
+def _position_text(
+    position: Position, show_legal: bool, show_board: bool = True, show_state: bool = True
+) -> str:
+    """The per-position part, short and last (empty when nothing is shown: the
+    question that ends the prompt names the player to move)."""
+    game = position.game
+    lines: list[str] = []
+    if show_state:
+        lines.append(f"State: {game.encode_state(position.state)}")
+    if show_board:
+        lines += (
+            ["", game.render_text(position.state)] if lines else [game.render_text(position.state)]
+        )
+    if show_legal:
+        lines.append(f"Legal moves: {', '.join(legal_sorted(position))}")
+    if lines:
+        lines.insert(0, f"To move: {_seat(position)} (seat {position.to_move})")
+    return "\n".join(lines)
+
+
+def _move_instruction(structured: bool, bare: bool = False) -> str:
+    if structured and bare:
+        return "Answer with moves alone, nothing else."
     if structured:
         return 'Answer with a JSON object and nothing else: {"move": "<your move>"}.'
     return (
@@ -140,32 +161,44 @@ def actor_prompt(
     structured: bool,
     show_legal: bool = True,
     show_board: bool = True,
+    show_state: bool = True,
+    bare: bool = False,
     rethinks: Sequence[Rethink] = (),
 ) -> Prompt:
     """The messages asking for the move of the player to move in ``position``.
 
-    ``structured`` selects the answer instructions (a JSON object, or a final
-    ``Move:`` line). Each rejected answer in ``rethinks`` is appended as the
-    assistant's turn followed by a user message quoting it and saying what
-    was wrong (roles alternate, which strict chat templates require).
+    ``structured`` selects the answer instructions (a JSON object, or with
+    ``bare`` the move alone, as a grammar constrains it; else a final ``Move:``
+    line). The system message and the game so far come first and do not depend
+    on the position; the position's own part is short and last (see
+    :func:`_game_text`). Each rejected answer in ``rethinks`` is appended as the
+    assistant's turn followed by a user message quoting it and saying what was
+    wrong (roles alternate, which strict chat templates require).
     """
     game = position.game
-    seat = _seat(position)
     system = "\n".join(
         [
-            f"You are playing {game.info.title} as {seat}. Choose the best move for {seat}.",
+            f"You are playing {game.info.title}. Choose the best move for the player to move.",
             f"Moves are written in {game.info.move_notation}.",
-            _move_instruction(structured),
+            _move_instruction(structured, bare),
         ]
     )
-    user = f"{_position_text(position, show_legal, show_board)}\n\nYour move as {seat}?"
+    user = "\n\n".join(
+        part
+        for part in (
+            _game_text(position),
+            _position_text(position, show_legal, show_board, show_state),
+            f"Your move as {_seat(position)}?",
+        )
+        if part
+    )
     messages = [Message("system", system), Message("user", user)]
     for rethink in rethinks:
-        messages += rethink_messages(rethink, structured)
+        messages += rethink_messages(rethink, structured, bare)
     return tuple(messages)
 
 
-def rethink_messages(rethink: Rethink, structured: bool) -> list[Message]:
+def rethink_messages(rethink: Rethink, structured: bool, bare: bool = False) -> list[Message]:
     """The rejected answer (as the assistant said it) and the feedback on it."""
     said = rethink.reply[:REPLY_ECHO_CHARS] or "(empty reply)"
     quoted = rethink.reply[:QUOTE_CHARS] + ("..." if len(rethink.reply) > QUOTE_CHARS else "")
@@ -173,7 +206,7 @@ def rethink_messages(rethink: Rethink, structured: bool) -> list[Message]:
         [
             f"Your answer was not accepted: {rethink.reason}.",
             f'You answered: "{quoted}"',
-            f"Choose again. {_move_instruction(structured)}",
+            f"Choose again. {_move_instruction(structured, bare)}",
         ]
     )
     return [Message("assistant", said), Message("user", feedback)]
@@ -186,29 +219,91 @@ def speculator_prompt(
     structured: bool,
     show_legal: bool = True,
     show_board: bool = True,
+    show_state: bool = True,
+    bare: bool = False,
 ) -> Prompt:
     """The messages asking for the ``k`` most likely moves of the player to move, ranked.
 
     The answer format is the same JSON object with or without ``structured``
-    (the parser also reads a plain ranked list when a model ignores it).
+    (the parser also reads a plain ranked list when a model ignores it). Laid
+    out like :func:`actor_prompt`: the game so far first, the position last.
+
+    With ``bare`` (a grammar constrains the answer to moves, one per line) the
+    prompt is the actor's own, system message and all, so it shares the
+    actor's cached prefix on a server; for ``k = 1`` it *is* the actor's prompt
+    for the player to move (what the model would play there), byte for byte.
     """
     game = position.game
     seat = _seat(position)
+    if structured and bare:
+        own = actor_prompt(
+            position,
+            structured=True,
+            bare=True,
+            show_legal=show_legal,
+            show_board=show_board,
+            show_state=show_state,
+        )
+        if k <= 1:
+            return own
+        ask = f"List the {k} moves {seat} is most likely to play here, one per line, best first."
+        return (own[0], Message("user", own[1].content.rpartition("\n\n")[0] + "\n\n" + ask))
+    else:
+        answer = (
+            "Answer with a JSON object and nothing else: "
+            '{"moves": [{"move": "<move>", "prob": <probability from 0 to 1>}, ...]}, '
+            "most likely move first."
+        )
     system = "\n".join(
         [
             f"You predict the moves of players of {game.info.title}.",
             f"Moves are written in {game.info.move_notation}.",
-            "Answer with a JSON object and nothing else: "
-            '{"moves": [{"move": "<move>", "prob": <probability from 0 to 1>}, ...]}, '
-            "most likely move first.",
+            answer,
         ]
     )
     ask = (
         f"List the {k} moves {seat} is most likely to play here, most likely first, "
         "each with its probability."
     )
-    user = f"{_position_text(position, show_legal, show_board)}\n\n{ask}"
+    user = "\n\n".join(
+        part
+        for part in (
+            _game_text(position),
+            _position_text(position, show_legal, show_board, show_state),
+            ask,
+        )
+        if part
+    )
     return (Message("system", system), Message("user", user))
+
+
+def moves_grammar(legal: Sequence[str], k: int = 1, *, dialect: str = "gbnf") -> str:
+    """A grammar (llama.cpp's ``grammar``) whose sentences are 1 to ``k`` of the legal
+    moves, one per line: the answer is the moves alone, in as few tokens as they
+    take, and cannot be anything else.
+
+    ``dialect``: ``gbnf`` (any llama.cpp server) or ``llguidance`` (Lark syntax for
+    a server built with LLGuidance, as xllamacpp's wheels are: it masks the
+    vocabulary in microseconds where GBNF checks every token of Gemma's 262,144,
+    ~25 ms per generated token on one thread).
+    """
+    if not legal:
+        raise ValueError("no legal moves to choose from")
+    alternatives = " | ".join(_gbnf_literal(move) for move in legal)
+    more = ""
+    for _ in range(k - 1):
+        more = f'("\\n" move{more})?'
+    root = f"move {more}".strip()
+    if dialect == "llguidance":
+        return f"%llguidance {{}}\nstart: {root}\nmove: {alternatives}\n"
+    if dialect != "gbnf":
+        raise ValueError(f"dialect={dialect!r}; expected gbnf or llguidance")
+    return f"root ::= {root}\nmove ::= {alternatives}\n"
+
+
+def _gbnf_literal(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 def move_schema(legal: Sequence[str]) -> JSONObject:

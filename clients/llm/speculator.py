@@ -9,7 +9,12 @@ import openai
 from clients.llm.config import LLMOptions
 from clients.llm.endpoint import Endpoint, Schema
 from clients.llm.parse import parse_guesses
-from clients.llm.prompt import Prompt, guesses_schema, legal_sorted, speculator_prompt
+from clients.llm.prompt import (
+    Prompt,
+    guesses_schema,
+    legal_sorted,
+    speculator_prompt,
+)
 from clients.speculation import Guess, Meter, Position
 
 __all__ = ["LLMSpeculator"]
@@ -36,7 +41,7 @@ class LLMSpeculator:
         legal = legal_sorted(position)
         if k <= 0 or not legal:
             return []
-        schema = Schema("moves", guesses_schema(legal, k))
+        schema = Schema("moves", guesses_schema(legal, k), tuple(legal), k)
 
         def build(structured: bool) -> Prompt:
             return speculator_prompt(
@@ -45,6 +50,8 @@ class LLMSpeculator:
                 structured=structured,
                 show_legal=self.options.show_legal,
                 show_board=self.options.show_board,
+                show_state=self.options.show_state,
+                bare=self.options.schema_format != "json_schema",
             )
 
         try:

@@ -24,7 +24,13 @@ from clients.llm import (
 )
 from clients.llm.endpoint import retry_after_s
 from clients.llm.parse import MAX_REPLY_CHARS, parse_guesses, parse_move
-from clients.llm.prompt import actor_prompt, guesses_schema, move_schema, speculator_prompt
+from clients.llm.prompt import (
+    actor_prompt,
+    guesses_schema,
+    move_schema,
+    moves_grammar,
+    speculator_prompt,
+)
 from clients.players import parse_player_spec
 from clients.speculation import Guess, Meter, Position, Speculation, SpeculationConfig
 from games import get_game, replay
@@ -131,6 +137,64 @@ def test_schemas_constrain_answers_to_legal_moves() -> None:
     assert ranked["maxItems"] == 3
     assert ranked["items"]["properties"]["move"]["enum"] == legal
     assert ranked["items"]["properties"]["prob"] == {"type": "number"}
+
+
+def test_prompts_put_the_game_first_and_the_position_last() -> None:
+    """A player's next prompt extends its last one up to the position's short part, so a
+    server can reuse the cached prefix; the speculator's prompt is laid out the same way."""
+    before = position(["e2e4", "e7e5"])
+    after = position(["e2e4", "e7e5", "g1f3", "b8c6"])
+    for structured, bare in ((True, True), (True, False), (False, False)):
+        one = actor_prompt(before, structured=structured, bare=bare, show_state=False)
+        two = actor_prompt(after, structured=structured, bare=bare, show_state=False)
+        assert one[0] == two[0]  # the system message does not depend on the position
+        stable = one[1].content.split("\n\nTo move:")[0]
+        assert two[1].content.startswith(stable.removesuffix("1. e4 e5"))
+        assert two[1].content.startswith("Game: Chess\nMoves so far: 1. e4 e5 2. Nf3 Nc6")
+    short = actor_prompt(
+        after, structured=True, bare=True, show_state=False, show_board=False, show_legal=False
+    )
+    assert short[1].content.endswith("Moves so far: 1. e4 e5 2. Nf3 Nc6\n\nYour move as white?")
+    assert "moves alone" in short[0].content
+    ranked = speculator_prompt(after, 2, structured=True, bare=True, show_board=False)
+    own = actor_prompt(after, structured=True, bare=True, show_board=False)
+    assert ranked[0] == own[0]  # the actor's system message: one cached prefix for both
+    assert ranked[1].content.startswith(own[1].content.rpartition("\n\n")[0] + "\n\n")
+    assert ranked[1].content.endswith("one per line, best first.")
+    assert speculator_prompt(after, 1, structured=True, bare=True) == actor_prompt(
+        after, structured=True, bare=True
+    )
+
+
+def test_moves_grammar_allows_only_the_legal_moves() -> None:
+    """The grammar's alternatives are the legal moves (quoted), 1 to k of them one per line."""
+    legal = sorted(START.legal_moves())
+    one = moves_grammar(legal)
+    assert one.startswith("root ::= move\n")
+    assert one.splitlines()[1] == "move ::= " + " | ".join(f'"{m}"' for m in legal)
+    assert moves_grammar(legal, 3).startswith('root ::= move ("\\n" move("\\n" move)?)?\n')
+    lark = moves_grammar(["e2e4", "d2d4"], 2, dialect="llguidance")
+    assert lark == '%llguidance {}\nstart: move ("\\n" move)?\nmove: "e2e4" | "d2d4"\n'
+    assert moves_grammar(['a"b']).splitlines()[1] == 'move ::= "a\\"b"'
+    with pytest.raises(ValueError, match="no legal moves"):
+        moves_grammar([])
+
+
+async def test_grammar_format_sends_a_grammar_and_reads_the_bare_move() -> None:
+    """With schema_format=grammar the request carries llama.cpp's grammar of the legal
+    moves and cache_prompt instead of response_format, and a bare move is played."""
+    move, fake = await act([Reply("g1f3")], schema_format="grammar", structured="on")
+    assert move == "g1f3"
+    (body,) = fake.requests
+    assert "response_format" not in body
+    assert body["grammar"] == moves_grammar(sorted(START.legal_moves()))
+    assert body["cache_prompt"] is True
+    assert body["max_tokens"] == 4  # no legal move is longer; none is cut short
+    assert "moves alone" in body["messages"][0]["content"]
+    move, fake = await act([Reply("e2e4")], schema_format="llguidance")
+    assert fake.requests[0]["grammar"] == moves_grammar(
+        sorted(START.legal_moves()), dialect="llguidance"
+    )
 
 
 # ---------------------------------------------------------------------- parsing
