@@ -80,9 +80,10 @@ async def recv_type(ws: ClientConnection, kind: str, timeout: float = 10.0) -> d
             return msg
 
 
-async def connect_bot(server: RunningServer, token: str) -> ClientConnection:
-    """A raw websocket connection that has said hello and got welcome."""
-    ws = await websockets.connect(server.ws_url)
+async def connect_bot(server: RunningServer, token: str, **options: Any) -> ClientConnection:
+    """A raw websocket connection that has said hello and got welcome (``options`` go
+    to ``websockets.connect``)."""
+    ws = await websockets.connect(server.ws_url, **options)
     await ws.send(json.dumps({"type": "hello", "token": token, "protocol": 1}))
     welcome = await recv_json(ws)
     assert welcome["type"] == "welcome", welcome

@@ -234,7 +234,10 @@ async def test_spectator_sees_moves_and_cannot_act(server: RunningServer) -> Non
 async def test_rate_limit(server: RunningServer) -> None:
     """Flooding gets RATE_LIMITED errors and finally a close with 4090."""
     _, token = await new_bot(server, "flood")
-    ws = await connect_bot(server, token)
+    # The client keeps reading while it floods (no queue limit): with websockets'
+    # default queue of 16 frames it stops reading, the server's answers back up
+    # behind TCP flow control, and its close can take longer than the test waits.
+    ws = await connect_bot(server, token, max_queue=None)
     for i in range(2000):
         try:
             await ws.send(json.dumps({"type": "ping", "id": str(i)}))

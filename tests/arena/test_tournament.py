@@ -163,8 +163,14 @@ async def test_leaderboard_speculation_equals_sums_over_moves(tmp_path: Path) ->
             "max_plies": 16,
             "concurrency": 1,
             "players": [
-                {"name": "a", "spec": "stockfish:nodes=40000,spec=engine,k=2,spec_depth=2"},
-                {"name": "b", "spec": "stockfish:nodes=40000,spec=engine,k=1,spec_depth=2"},
+                {
+                    "name": "a",
+                    "spec": "stockfish:nodes=40000,spec=engine,k=2,spec_depth=2,adaptive=false",
+                },
+                {
+                    "name": "b",
+                    "spec": "stockfish:nodes=40000,spec=engine,k=1,spec_depth=2,adaptive=false",
+                },
             ],
         }
     )

@@ -36,9 +36,12 @@ CHESS = {
         # start-up (~0.2 s, more under load).
         {
             "name": "sf-pipelined",
-            "spec": "stockfish:nodes=60000,spec=engine,spec_nodes=300,k=2,depth=2",
+            "spec": "stockfish:nodes=60000,spec=engine,spec_nodes=300,k=2,depth=2,adaptive=false",
         },
-        {"name": "sf-onestep", "spec": "stockfish:nodes=40000,spec=engine,spec_nodes=300,k=1"},
+        {
+            "name": "sf-onestep",
+            "spec": "stockfish:nodes=40000,spec=engine,spec_nodes=300,k=1,adaptive=false",
+        },
         {"name": "rnd", "spec": "random:seed=1"},
     ],
     "anchor": {"player": "rnd", "rating": 1000},
