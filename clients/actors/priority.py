@@ -184,6 +184,11 @@ class SpareCpu:
 
     def __init__(self) -> None:
         self._samples: list[_CpuSample] = []
+        self._last: tuple[float, float | None] = (-1.0, None)
+
+    REUSE_S = 0.1
+    """A reading is reused this long: players ask at every move (hundreds a second
+    with several games at once), and each reading costs a few file reads."""
 
     def _sample(self) -> _CpuSample | None:
         try:
@@ -203,6 +208,14 @@ class SpareCpu:
 
     def cores(self) -> float | None:
         """Cores to spare on average over the horizon (``None``: unknown yet)."""
+        at, value = self._last
+        if time.monotonic() - at < self.REUSE_S:
+            return value
+        value = self._measure()
+        self._last = (time.monotonic(), value)
+        return value
+
+    def _measure(self) -> float | None:
         now = self._sample()
         if now is None:
             return None
