@@ -325,7 +325,11 @@ async def run_crash_bench(
             finished_before = await _finished_games(db, tournament_id)
             deadline = time.perf_counter() + finish_timeout_s
             while time.perf_counter() < deadline:
-                if not cut & await asyncio.to_thread(_unfinished_ids, db):
+                # Every cut game finished, and the tournament went on past the last
+                # kill (a game finished since): else the count below could be read
+                # before the next game ends, and say the tournament stopped.
+                resumed = not cut & await asyncio.to_thread(_unfinished_ids, db)
+                if resumed and await _finished_games(db, tournament_id) > finished_before:
                     break
                 await asyncio.sleep(0.05)
             report.tournament_games_after_last_kill = (
